@@ -1,0 +1,214 @@
+"""Settings: `pentad.toml` plus `PENTAD_*` environment variables, grouped by concern.
+
+Precedence (highest first): arguments passed to `Settings(...)` (tests build their own), environment
+variables (`PENTAD_DATABASE__URL=...`, `__` separates groups), the TOML file, embedded defaults.
+The embedded defaults run everything on one machine: SQLite under `./data`, in-memory rate limits and
+pub/sub, the bundled local model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV_VAR = "PENTAD_CONFIG"
+DEFAULT_CONFIG_FILE = Path("pentad.toml")
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "xxx", "your-secret"}
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("data")
+    public_url: str | None = (
+        None  # base for URLs handed to clients (ws_url); derived from the request if unset
+    )
+
+
+class DatabaseSettings(BaseModel):
+    url: str | None = None  # None: SQLite file under server.data_dir
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1)
+    schema_name: str | None = Field(
+        default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$"
+    )  # PostgreSQL search_path
+    migrate_on_start: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if value.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        return value
+
+
+class RedisSettings(BaseModel):
+    url: str | None = None  # set to use Redis for rate limits, pub/sub and window state
+    key_prefix: str = Field(
+        default="pentad", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
+    )  # several deployments, one Redis
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class SecuritySettings(BaseModel):
+    jwt_secret: SecretStr | None = None  # None: generated once and kept in data_dir/jwt.secret
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "pentad"
+    access_token_ttl_seconds: int = Field(default=3600, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # spec 001: `[security.api_key_users]` maps a static API key to a user id
+    api_key_users: dict[str, str] = Field(default_factory=dict)
+    admin_email: str = "admin@pentad.local"
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = None  # None: a generated password is printed once on first start
+
+    @field_validator("api_key_users")
+    @classmethod
+    def _keys_look_like_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if len(key) < 8:
+                raise ValueError("API keys must be at least 8 characters long")
+        return value
+
+
+class RateLimitSettings(BaseModel):
+    """Limits use the `limits` notation ("100/minute"); several separated by ';' all apply."""
+
+    enabled: bool = True
+    storage: Literal["memory", "redis"] = "memory"
+    vsm: str = "1000/hour;100/minute"  # spec 000: 1000/hour per key, burst 100/minute
+    assistant: str = "60/minute"  # spec 001: rate_limit_rpm per IP
+    crm: str = "1000/hour"  # spec 002: starter tier
+    gateway: str = "100/minute;20/second"  # spec 003: 100/minute per key, burst 20
+    builds: str = "60/minute"  # spec 004: global per user
+    build_create: str = "10/minute"
+    analysis_create: str = "5/minute"
+
+
+class SurfaceSettings(BaseModel):
+    vsm: bool = True  # spec 000
+    assistant: bool = True  # spec 001
+    crm: bool = True  # spec 002
+    gateway: bool = True  # spec 003
+    builds: bool = True  # spec 004
+
+
+class IdempotencySettings(BaseModel):
+    ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json_output: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PENTAD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    surfaces: SurfaceSettings = Field(default_factory=SurfaceSettings)
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.server.environment == "production":
+            secret = self.security.jwt_secret
+            if secret is None or secret.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("security.jwt_secret must be set to a real secret in production")
+            if len(secret.get_secret_value()) < 32:
+                raise ValueError("security.jwt_secret must be at least 32 characters in production")
+        if self.rate_limits.storage == "redis" and self.redis.url is None:
+            raise ValueError("rate_limits.storage = 'redis' needs redis.url")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.server.data_dir / 'pentad.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV_VAR)
+    if explicit:
+        return Path(explicit)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.exists() else None
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as one line for the operator."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings, turning validation errors into one readable line."""
+    previous = os.environ.get(CONFIG_ENV_VAR)
+    try:
+        if config_file is not None:
+            if not config_file.exists():
+                raise ConfigError(f"configuration file {config_file} does not exist")
+            os.environ[CONFIG_ENV_VAR] = str(config_file)
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    except (ValueError, OSError) as exc:  # TOML syntax errors and unreadable files
+        raise ConfigError(f"invalid configuration: {exc}") from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop(CONFIG_ENV_VAR, None)
+            else:
+                os.environ[CONFIG_ENV_VAR] = previous
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(item) for item in error["loc"]) or "settings"
+        parts.append(f"{location}: {error['msg']}")
+    return "invalid configuration: " + "; ".join(parts)

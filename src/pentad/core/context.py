@@ -1,0 +1,34 @@
+"""The kernel's services for one app instance, built by `pentad.app.create_app` and kept on
+`app.state.core`. Edge middleware and FastAPI dependencies read it from there; nothing is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pentad.config import Settings
+from pentad.core.db import Database
+from pentad.core.edge.ratelimit import RateLimiter
+from pentad.core.identity.service import IdentityService
+from pentad.core.identity.tokens import TokenCodec
+from pentad.core.surfaces import SurfaceMap
+from pentad.core.telemetry import HealthRegistry, Telemetry
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+@dataclass
+class CoreServices:
+    settings: Settings
+    db: Database
+    codec: TokenCodec
+    identity: IdentityService
+    limiter: RateLimiter
+    surfaces: SurfaceMap
+    telemetry: Telemetry
+    health: HealthRegistry
+    redis: Redis | None = None
+    # per-surface and per-engine objects registered by the composition root (e.g. "llm", "bus")
+    extras: dict[str, Any] = field(default_factory=dict)

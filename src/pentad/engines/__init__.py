@@ -1,0 +1,1 @@
+"""Engines: capabilities used by more than one surface. An engine imports only `pentad.core`."""

@@ -1,0 +1,9 @@
+"""Every table Pentad owns, imported in one place so Alembic sees the whole schema."""
+
+from pentad.core.db import Base
+from pentad.core.edge import models as edge_models
+from pentad.core.identity import models as identity_models
+
+target_metadata = Base.metadata
+
+__all__ = ["edge_models", "identity_models", "target_metadata"]

@@ -1,0 +1,3 @@
+"""Spec 001, PiSovereign: local AI assistant (chat, SSE, commands, system, WhatsApp webhook)."""
+
+PREFIXES = ("/v1",)
