@@ -28,7 +28,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # one error, one line, whatever the terminal width
 T = TypeVar("T")
 
 ConfigOption = Annotated[

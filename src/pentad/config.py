@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,7 +25,13 @@ DEFAULT_CONFIG_FILE = Path("pentad.toml")
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "xxx", "your-secret"}
 
 
-class ServerSettings(BaseModel):
+class SettingsGroup(BaseModel):
+    """A group of settings; unknown keys are errors, so a typo in pentad.toml never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(SettingsGroup):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     environment: Literal["development", "production", "test"] = "development"
@@ -35,7 +41,7 @@ class ServerSettings(BaseModel):
     )
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(SettingsGroup):
     url: str | None = None  # None: SQLite file under server.data_dir
     echo: bool = False
     pool_size: int = Field(default=10, ge=1)
@@ -56,7 +62,7 @@ class DatabaseSettings(BaseModel):
         return value
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(SettingsGroup):
     url: str | None = None  # set to use Redis for rate limits, pub/sub and window state
     key_prefix: str = Field(
         default="pentad", pattern=r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -70,7 +76,7 @@ class RedisSettings(BaseModel):
         return value
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(SettingsGroup):
     jwt_secret: SecretStr | None = None  # None: generated once and kept in data_dir/jwt.secret
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "pentad"
@@ -91,7 +97,7 @@ class SecuritySettings(BaseModel):
         return value
 
 
-class RateLimitSettings(BaseModel):
+class RateLimitSettings(SettingsGroup):
     """Limits use the `limits` notation ("100/minute"); several separated by ';' all apply."""
 
     enabled: bool = True
@@ -105,7 +111,7 @@ class RateLimitSettings(BaseModel):
     analysis_create: str = "5/minute"
 
 
-class SurfaceSettings(BaseModel):
+class SurfaceSettings(SettingsGroup):
     vsm: bool = True  # spec 000
     assistant: bool = True  # spec 001
     crm: bool = True  # spec 002
@@ -113,12 +119,12 @@ class SurfaceSettings(BaseModel):
     builds: bool = True  # spec 004
 
 
-class IdempotencySettings(BaseModel):
+class IdempotencySettings(SettingsGroup):
     ttl_seconds: int = Field(default=24 * 3600, ge=60)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
 
-class LoggingSettings(BaseModel):
+class LoggingSettings(SettingsGroup):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_output: bool = False
 

@@ -120,7 +120,8 @@ class RateLimiter:
                 limit=item.amount,
                 remaining=max(0, stats.remaining),
                 reset=reset,
-                retry_after=max(1, math.ceil(stats.reset_time - now)),
+                # Redis reports whole-second reset times; never promise longer than the window itself
+                retry_after=min(item.get_expiry(), max(1, math.ceil(stats.reset_time - now))),
             )
             if not allowed:
                 return decision

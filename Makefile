@@ -1,0 +1,47 @@
+# One Makefile for people, pre-commit and CI alike.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+LINT_PATHS := src tests bench
+
+.PHONY: install serve test lint format typecheck imports check bench clean
+
+# Re-run pip only when the project's dependencies change. pip's cache keeps the compiled
+# llama-cpp-python wheel, so a fresh venv does not rebuild llama.cpp (no --no-cache-dir here).
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+serve: install  ## install, then run the server on the embedded defaults
+	$(BIN)/pentad serve
+
+test: install  ## the whole test suite, against real SQLite, PostgreSQL and Redis
+	scripts/ensure-services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: install
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+
+typecheck: install
+	$(BIN)/mypy
+
+imports: install  ## layer contracts: core imports no engine or surface, engines no surface
+	$(BIN)/lint-imports
+
+check: lint typecheck imports
+
+bench: install
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
