@@ -71,7 +71,9 @@ def build_core(settings: Settings) -> CoreServices:
             schema=settings.database.schema_name,
         ),
         codec=codec,
-        identity=IdentityService(codec, settings.security.api_key_users),
+        identity=IdentityService(
+            codec, settings.security.api_key_users, settings.security.auth_cache_seconds
+        ),
         limiter=RateLimiter(settings.rate_limits, settings.redis.url, settings.redis.key_prefix),
         surfaces=surfaces,
         telemetry=Telemetry(),

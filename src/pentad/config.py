@@ -87,6 +87,8 @@ class SecuritySettings(SettingsGroup):
     admin_email: str = "admin@pentad.local"
     admin_username: str = "admin"
     admin_password: SecretStr | None = None  # None: a generated password is printed once on first start
+    # resolved credentials are reused this long; revocations on other nodes take effect within it
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
     @field_validator("api_key_users")
     @classmethod

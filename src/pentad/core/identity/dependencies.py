@@ -39,7 +39,6 @@ DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 async def get_principal(
     core: Core,
-    session: DbSession,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
@@ -49,7 +48,7 @@ async def get_principal(
             "Authentication required: send a Bearer token or an X-API-Key header",
             code="authentication_required",
         )
-    return await core.identity.authenticate(session, credential)
+    return await core.identity.resolve(core.db, credential)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -70,8 +69,7 @@ async def authenticate_token(core: CoreServices, credential: str | None) -> Prin
     """For WebSockets, which carry the token in the query string: opens its own short transaction."""
     if not credential:
         raise Unauthorized("Authentication required", code="authentication_required")
-    async with core.db.transaction() as session:
-        return await core.identity.authenticate(session, credential)
+    return await core.identity.resolve(core.db, credential)
 
 
 PrincipalLoader = Callable[[CoreServices, str | None], Awaitable[Principal]]

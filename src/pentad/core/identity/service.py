@@ -12,9 +12,10 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pentad.core.db import utcnow
+from pentad.core.db import Database, utcnow
 from pentad.core.errors import BadRequest, Conflict, NotFound, Unauthorized, ValidationFailed
 from pentad.core.identity.apikeys import generate_api_key, hash_api_key, looks_like_api_key
+from pentad.core.identity.cache import PrincipalCache
 from pentad.core.identity.models import ApiKey, RevokedToken, User
 from pentad.core.identity.passwords import hash_password, needs_rehash, verify_password
 from pentad.core.identity.permissions import ROLES, permissions_for, primary_role
@@ -35,8 +36,11 @@ class LoginResult:
 
 
 class IdentityService:
-    def __init__(self, codec: TokenCodec, configured_api_keys: Mapping[str, str]) -> None:
+    def __init__(
+        self, codec: TokenCodec, configured_api_keys: Mapping[str, str], cache_seconds: float = 0.0
+    ) -> None:
         self.codec = codec
+        self.cache = PrincipalCache(cache_seconds)
         # spec 001's [security.api_key_users]: kept as hash -> user id, the plaintext is dropped here
         self._configured_keys: dict[str, uuid.UUID] = {}
         for key, user_id in configured_api_keys.items():
@@ -102,6 +106,7 @@ class IdentityService:
             await self.revoke(session, str(claims["jti"]), int(claims["exp"]))
 
     async def revoke(self, session: AsyncSession, jti: str, expires_at: int) -> None:
+        self.cache.evict_where(token_id=jti)
         if await session.get(RevokedToken, jti) is None:
             session.add(RevokedToken(jti=jti, expires_at=datetime.fromtimestamp(expires_at, UTC)))
             await session.flush()
@@ -115,6 +120,16 @@ class IdentityService:
             raise Unauthorized("Token has been revoked", code="token_revoked")
 
     # --- resolving credentials --------------------------------------------------------------------
+
+    async def resolve(self, db: Database, credential: str) -> Principal:
+        """`authenticate` behind the short-lived cache; opens its own transaction on a miss."""
+        cached = self.cache.get(credential)
+        if cached is not None:
+            return cached
+        async with db.transaction() as session:
+            principal = await self.authenticate(session, credential)
+        self.cache.put(credential, principal)
+        return principal
 
     async def authenticate(self, session: AsyncSession, credential: str) -> Principal:
         """Resolve a bearer credential: an `sk-` API key or a JWT access token."""
@@ -224,6 +239,7 @@ class IdentityService:
         if len(keys) > 1:
             raise Conflict("More than one key has this prefix; revoke by id")
         keys[0].revoked_at = keys[0].revoked_at or utcnow()
+        self.cache.evict_where(token_id=str(keys[0].id))
         return keys[0]
 
     async def list_api_keys(self, session: AsyncSession) -> list[ApiKey]:
