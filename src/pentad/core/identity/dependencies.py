@@ -21,7 +21,7 @@ _bearer = HTTPBearer(auto_error=False, description="JWT access token or `sk-` AP
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
-def get_core(request: Request) -> CoreServices:
+async def get_core(request: Request) -> CoreServices:  # async: FastAPI runs sync dependencies in a thread
     core: CoreServices = request.app.state.core
     return core
 
