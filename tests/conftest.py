@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from pentad.app import create_app
 from pentad.config import Settings
@@ -102,3 +103,48 @@ async def start_app() -> AsyncIterator[Callable[[Settings], Any]]:
 async def running(backend: str, make_settings: SettingsFactory, start_app: Any) -> RunningApp:
     """The app on each storage backend, with default settings."""
     return await start_app(make_settings(backend))  # type: ignore[no-any-return]
+
+
+class LiveServer:
+    def __init__(self, app: FastAPI, server: Any, task: Any, port: int) -> None:
+        self.app = app
+        self.server = server
+        self.task = task
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+
+    @property
+    def core(self) -> Any:
+        return self.app.state.core
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Callable[[Settings], Any]]:
+    """A real uvicorn server on a free port, in this test's event loop (so the test can reach `core`)."""
+    import asyncio
+
+    import uvicorn
+
+    from tests.helpers import free_port
+
+    servers: list[LiveServer] = []
+
+    async def start(settings: Settings) -> LiveServer:
+        await _create_schema(settings)
+        app = create_app(settings)
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        live = LiveServer(app, server, task, port)
+        servers.append(live)
+        return live
+
+    yield start
+    for live in reversed(servers):
+        live.server.should_exit = True
+        await live.task

@@ -3,17 +3,21 @@ lifespan opens (and closes) every engine, pool and client. Nothing connects at i
 
 from __future__ import annotations
 
+import importlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from redis.asyncio import Redis
 
 from pentad import __version__
 from pentad.config import Settings, load_settings
 from pentad.core import probes
-from pentad.core.context import CoreServices
+from pentad.core.bus import Bus, MemoryBus, RedisBus
+from pentad.core.context import CoreServices, JobRunner
 from pentad.core.db import Database
 from pentad.core.edge.idempotency import IdempotencyMiddleware
 from pentad.core.edge.middleware import EdgeMiddleware
@@ -27,14 +31,23 @@ from pentad.core.identity.bootstrap import (
 )
 from pentad.core.identity.service import IdentityService
 from pentad.core.identity.tokens import TokenCodec
+from pentad.core.jobs.executor import JobRuntime
+from pentad.core.jobs.inprocess import InProcessRunner
+from pentad.core.jobs.registry import JobRegistry
+from pentad.core.jobs.service import JobService
+from pentad.core.metrics_publisher import MetricsPublisher
 from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import ComponentHealth, HealthRegistry, Telemetry
 from pentad.migrations import upgrade
 from pentad.surfaces import assistant, builds, crm, gateway, vsm
 from pentad.surfaces.builds import auth as builds_auth
 from pentad.surfaces.builds import health as builds_health
+from pentad.surfaces.builds import ws as builds_ws
 from pentad.surfaces.crm import info as crm_info
+from pentad.surfaces.crm import realtime as crm_realtime
+from pentad.surfaces.gateway import tasks as gateway_tasks
 from pentad.surfaces.vsm import auth as vsm_auth
+from pentad.surfaces.vsm import realtime as vsm_realtime
 
 log = logging.getLogger("pentad")
 
@@ -62,14 +75,28 @@ def build_core(settings: Settings) -> CoreServices:
         surfaces.register("gateway", *gateway.PREFIXES)
     if enabled.builds:
         surfaces.register("builds", *builds.PREFIXES)
+    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+    bus: Bus
+    if settings.bus.backend == "redis" and redis is not None:
+        bus = RedisBus(redis, settings.redis.key_prefix)
+    else:
+        bus = MemoryBus()
+    db = Database(
+        settings.database_url,
+        echo=settings.database.echo,
+        pool_size=settings.database.pool_size,
+        schema=settings.database.schema_name,
+    )
+    registry = build_job_registry(settings)
+    runtime = JobRuntime(db=db, bus=bus, registry=registry, heartbeat_seconds=settings.jobs.heartbeat_seconds)
+
+    async def not_started(job_id: uuid.UUID) -> None:
+        # before the lifespan starts a runner, the poll loop picks the job up once it runs
+        return None
+
     return CoreServices(
         settings=settings,
-        db=Database(
-            settings.database_url,
-            echo=settings.database.echo,
-            pool_size=settings.database.pool_size,
-            schema=settings.database.schema_name,
-        ),
+        db=db,
         codec=codec,
         identity=IdentityService(
             codec, settings.security.api_key_users, settings.security.auth_cache_seconds
@@ -78,6 +105,33 @@ def build_core(settings: Settings) -> CoreServices:
         surfaces=surfaces,
         telemetry=Telemetry(),
         health=HealthRegistry(),
+        bus=bus,
+        job_registry=registry,
+        job_runtime=runtime,
+        jobs=JobService(registry, bus, not_started),
+        redis=redis,
+    )
+
+
+def build_job_registry(settings: Settings) -> JobRegistry:
+    """Every job type this deployment runs; the API and `pentad worker` build the same one."""
+    registry = JobRegistry()
+    for module_name in settings.jobs.extra_modules:
+        module = importlib.import_module(module_name)
+        module.register(registry)
+    return registry
+
+
+def build_runner(core: CoreServices) -> JobRunner:
+    settings = core.settings.jobs
+    if settings.runner == "celery":
+        from pentad.core.jobs.celery_runner import CeleryDispatcher
+
+        return CeleryDispatcher(
+            core.job_runtime, broker_url=settings.broker_url or core.settings.redis.url or ""
+        )
+    return InProcessRunner(
+        core.job_runtime, concurrency=settings.concurrency, poll_seconds=settings.poll_seconds
     )
 
 
@@ -111,11 +165,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(probes.router)
     if settings.surfaces.vsm:
         app.include_router(vsm_auth.router)
+        app.include_router(vsm_realtime.router)
     if settings.surfaces.crm:
         app.include_router(crm_info.router)
+        app.include_router(crm_realtime.router)
+    if settings.surfaces.gateway:
+        app.include_router(gateway_tasks.router)
     if settings.surfaces.builds:
         app.include_router(builds_auth.router)
         app.include_router(builds_health.router)
+        app.include_router(builds_ws.router)
     return app
 
 
@@ -129,10 +188,16 @@ async def _start(core: CoreServices) -> None:
     if generated:
         announce_generated_password(settings.security.admin_email, generated)
 
-    if settings.redis.url:
-        from redis.asyncio import Redis
-
-        core.redis = Redis.from_url(settings.redis.url)
+    await core.bus.start()
+    core.runner = build_runner(core)
+    core.jobs.set_dispatch(core.runner.dispatch)
+    await core.runner.start()
+    runner = core.runner
+    publisher = MetricsPublisher(
+        core.bus, core.telemetry, lambda: runner.queue_depth, settings.bus.metrics_interval_seconds
+    )
+    publisher.start()
+    core.extras["metrics_publisher"] = publisher
 
     async def database_health() -> ComponentHealth:
         return ComponentHealth(healthy=True, latency_ms=await core.db.ping())
@@ -143,11 +208,21 @@ async def _start(core: CoreServices) -> None:
         pong = await core.redis.ping()
         return ComponentHealth(healthy=bool(pong), detail={"backend": "redis"})
 
+    async def bus_health() -> ComponentHealth:
+        return ComponentHealth(healthy=await core.bus.healthy(), detail={"backend": settings.bus.backend})
+
     core.health.register("database", database_health)
     core.health.register("cache", cache_health)
+    core.health.register("event_bus", bus_health)
 
 
 async def _stop(core: CoreServices) -> None:
+    publisher = core.extras.pop("metrics_publisher", None)
+    if isinstance(publisher, MetricsPublisher):
+        await publisher.stop()
+    if core.runner is not None:
+        await core.runner.stop()
+    await core.bus.close()
     if core.redis is not None:
         await core.redis.aclose()
     await core.db.dispose()

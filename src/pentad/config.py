@@ -12,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -126,6 +134,24 @@ class IdempotencySettings(SettingsGroup):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
 
+class JobsSettings(SettingsGroup):
+    runner: Literal["inprocess", "celery"] = "inprocess"
+    concurrency: int = Field(default=4, ge=1, le=256)  # in-process runner: jobs running at once
+    poll_seconds: float = Field(default=1.0, gt=0)
+    heartbeat_seconds: float = Field(default=2.0, gt=0)  # a running job silent 3x this long is recovered
+    broker_url: str | None = None  # Celery broker (redis:// or amqp://); default: redis.url
+    # modules with a `register(registry)` function adding job types (plugins; loaded by API and workers)
+    extra_modules: list[str] = Field(default_factory=list)
+
+
+class BusSettings(SettingsGroup):
+    backend: Literal["memory", "redis"] = "memory"
+    subscriber_queue: int = Field(
+        default=1000, ge=1
+    )  # messages a slow subscriber may lag before it is dropped
+    metrics_interval_seconds: float = Field(default=5.0, gt=0)  # `system.metric` publishing period
+
+
 class LoggingSettings(SettingsGroup):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_output: bool = False
@@ -146,6 +172,8 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     surfaces: SurfaceSettings = Field(default_factory=SurfaceSettings)
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+    bus: BusSettings = Field(default_factory=BusSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")
@@ -158,6 +186,10 @@ class Settings(BaseSettings):
                 raise ValueError("security.jwt_secret must be at least 32 characters in production")
         if self.rate_limits.storage == "redis" and self.redis.url is None:
             raise ValueError("rate_limits.storage = 'redis' needs redis.url")
+        if self.bus.backend == "redis" and self.redis.url is None:
+            raise ValueError("bus.backend = 'redis' needs redis.url")
+        if self.jobs.runner == "celery" and not (self.jobs.broker_url or self.redis.url):
+            raise ValueError("jobs.runner = 'celery' needs jobs.broker_url or redis.url")
         return self
 
     @property

@@ -4,19 +4,32 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pentad.config import Settings
+from pentad.core.bus import Bus
 from pentad.core.db import Database
 from pentad.core.edge.ratelimit import RateLimiter
 from pentad.core.identity.service import IdentityService
 from pentad.core.identity.tokens import TokenCodec
+from pentad.core.jobs.executor import JobRuntime
+from pentad.core.jobs.registry import JobRegistry
+from pentad.core.jobs.service import JobService
 from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import HealthRegistry, Telemetry
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+
+class JobRunner(Protocol):
+    queue_depth: int
+
+    async def start(self) -> None: ...
+    async def dispatch(self, job_id: uuid.UUID) -> None: ...
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -29,6 +42,11 @@ class CoreServices:
     surfaces: SurfaceMap
     telemetry: Telemetry
     health: HealthRegistry
+    bus: Bus
+    job_registry: JobRegistry
+    job_runtime: JobRuntime
+    jobs: JobService
     redis: Redis | None = None
+    runner: JobRunner | None = None
     # per-surface and per-engine objects registered by the composition root (e.g. "llm", "bus")
     extras: dict[str, Any] = field(default_factory=dict)

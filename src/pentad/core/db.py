@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +56,19 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JsonType, list[str]: JsonType}
 
 
+AFTER_COMMIT = "pentad_after_commit"
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once this session's transaction has committed (never if it rolls back).
+
+    This is the outbox's second half: a job row is written inside the request's transaction and
+    handed to a runner only after it is durable.
+    """
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -88,13 +101,17 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Commit on success, roll back on error; then run the callbacks queued with `after_commit`."""
         async with self.sessionmaker() as session:
             try:
                 yield session
                 await session.commit()
             except BaseException:
                 await session.rollback()
+                session.info.pop(AFTER_COMMIT, None)
                 raise
+            for callback in session.info.pop(AFTER_COMMIT, []):
+                await callback()
 
     async def ping(self) -> float:
         """Round-trip a trivial query; returns the latency in milliseconds."""
