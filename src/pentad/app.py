@@ -38,6 +38,8 @@ from pentad.core.jobs.service import JobService
 from pentad.core.metrics_publisher import MetricsPublisher
 from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import ComponentHealth, HealthRegistry, Telemetry
+from pentad.core.webhooks.dispatcher import WebhookDispatcher
+from pentad.core.webhooks.service import WebhookService
 from pentad.migrations import upgrade
 from pentad.surfaces import assistant, builds, crm, gateway, vsm
 from pentad.surfaces.builds import auth as builds_auth
@@ -48,6 +50,7 @@ from pentad.surfaces.crm import realtime as crm_realtime
 from pentad.surfaces.gateway import tasks as gateway_tasks
 from pentad.surfaces.vsm import auth as vsm_auth
 from pentad.surfaces.vsm import realtime as vsm_realtime
+from pentad.surfaces.vsm import webhooks as vsm_webhooks
 
 log = logging.getLogger("pentad")
 
@@ -109,6 +112,7 @@ def build_core(settings: Settings) -> CoreServices:
         job_registry=registry,
         job_runtime=runtime,
         jobs=JobService(registry, bus, not_started),
+        webhooks=WebhookService(settings.webhooks, lambda: None),
         redis=redis,
     )
 
@@ -166,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.surfaces.vsm:
         app.include_router(vsm_auth.router)
         app.include_router(vsm_realtime.router)
+        app.include_router(vsm_webhooks.router)
     if settings.surfaces.crm:
         app.include_router(crm_info.router)
         app.include_router(crm_realtime.router)
@@ -198,6 +203,10 @@ async def _start(core: CoreServices) -> None:
     )
     publisher.start()
     core.extras["metrics_publisher"] = publisher
+    dispatcher = WebhookDispatcher(core.db, settings.webhooks)
+    core.webhooks.set_wake(dispatcher.wake)
+    dispatcher.start()
+    core.extras["webhook_dispatcher"] = dispatcher
 
     async def database_health() -> ComponentHealth:
         return ComponentHealth(healthy=True, latency_ms=await core.db.ping())
@@ -220,6 +229,9 @@ async def _stop(core: CoreServices) -> None:
     publisher = core.extras.pop("metrics_publisher", None)
     if isinstance(publisher, MetricsPublisher):
         await publisher.stop()
+    dispatcher = core.extras.pop("webhook_dispatcher", None)
+    if isinstance(dispatcher, WebhookDispatcher):
+        await dispatcher.stop()
     if core.runner is not None:
         await core.runner.stop()
     await core.bus.close()

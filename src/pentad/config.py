@@ -152,6 +152,16 @@ class BusSettings(SettingsGroup):
     metrics_interval_seconds: float = Field(default=5.0, gt=0)  # `system.metric` publishing period
 
 
+class WebhookSettings(SettingsGroup):
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_seconds: float = Field(default=1.0, gt=0)  # attempt n waits backoff * 2**(n-1), capped below
+    max_backoff_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    # hosts allowed to resolve to loopback/private addresses (internal receivers); all else must be public
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+
 class LoggingSettings(SettingsGroup):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_output: bool = False
@@ -174,6 +184,7 @@ class Settings(BaseSettings):
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")

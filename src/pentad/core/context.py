@@ -19,6 +19,7 @@ from pentad.core.jobs.registry import JobRegistry
 from pentad.core.jobs.service import JobService
 from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import HealthRegistry, Telemetry
+from pentad.core.webhooks.service import WebhookService
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -46,6 +47,7 @@ class CoreServices:
     job_registry: JobRegistry
     job_runtime: JobRuntime
     jobs: JobService
+    webhooks: WebhookService
     redis: Redis | None = None
     runner: JobRunner | None = None
     # per-surface and per-engine objects registered by the composition root (e.g. "llm", "bus")

@@ -55,14 +55,14 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def RequirePermission(permission: str) -> Any:
-    """`principal: RequirePermission("build:create")` authenticates, then checks one permission."""
+    """`Annotated[Principal, RequirePermission("build:create")]`: authenticate, then check one permission."""
 
     async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.can(permission):
             raise Forbidden(f"Missing permission '{permission}'", details={"required_permission": permission})
         return principal
 
-    return Annotated[Principal, Depends(check)]
+    return Depends(check)
 
 
 async def authenticate_token(core: CoreServices, credential: str | None) -> Principal:

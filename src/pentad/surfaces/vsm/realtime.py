@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, Field, field_validator
@@ -23,6 +23,7 @@ from pentad.core.context import CoreServices
 from pentad.core.db import utcnow
 from pentad.core.errors import ApiError, Unauthorized
 from pentad.core.identity.dependencies import Core, DbSession, RequirePermission
+from pentad.core.identity.principal import Principal
 from pentad.core.realtime import POLICY_VIOLATION, relay, send_json
 from pentad.surfaces.vsm.models import WsSubscription
 
@@ -33,7 +34,7 @@ TICKET_TTL = timedelta(minutes=5)
 MAX_CONNECTIONS_PER_CALLER = 10  # spec 000: 10 concurrent WebSocket connections per API key
 _open_connections: defaultdict[str, int] = defaultdict(int)
 
-VsmReader = RequirePermission("vsm.read")
+VsmReader = Annotated[Principal, RequirePermission("vsm.read")]
 
 
 class SubscribeRequest(BaseModel):
