@@ -33,8 +33,8 @@ def test_slack_signature_and_replay_window() -> None:
     body = b"command=%2Faetherium-status&user_id=U123456&channel_id=C123456"
     now = int(time.time())
     verify_slack_signature("slack-secret", body, str(now), _slack("slack-secret", now, body))
+    old = now - 301
     with pytest.raises(Unauthorized, match="too old"):
-        old = now - 301
         verify_slack_signature("slack-secret", body, str(old), _slack("slack-secret", old, body))
     with pytest.raises(Unauthorized):
         verify_slack_signature("slack-secret", body, str(now), _slack("wrong", now, body))
