@@ -46,7 +46,9 @@ from pentad.surfaces.builds import auth as builds_auth
 from pentad.surfaces.builds import health as builds_health
 from pentad.surfaces.builds import ws as builds_ws
 from pentad.surfaces.crm import info as crm_info
+from pentad.surfaces.crm import jobs as crm_jobs
 from pentad.surfaces.crm import realtime as crm_realtime
+from pentad.surfaces.crm import router as crm_router
 from pentad.surfaces.gateway import tasks as gateway_tasks
 from pentad.surfaces.vsm import auth as vsm_auth
 from pentad.surfaces.vsm import realtime as vsm_realtime
@@ -97,7 +99,7 @@ def build_core(settings: Settings) -> CoreServices:
         # before the lifespan starts a runner, the poll loop picks the job up once it runs
         return None
 
-    return CoreServices(
+    core = CoreServices(
         settings=settings,
         db=db,
         codec=codec,
@@ -115,11 +117,14 @@ def build_core(settings: Settings) -> CoreServices:
         webhooks=WebhookService(settings.webhooks, lambda: None),
         redis=redis,
     )
+    runtime.resources["core"] = core  # job handlers reach services through the same kernel
+    return core
 
 
 def build_job_registry(settings: Settings) -> JobRegistry:
     """Every job type this deployment runs; the API and `pentad worker` build the same one."""
     registry = JobRegistry()
+    crm_jobs.register(registry)
     for module_name in settings.jobs.extra_modules:
         module = importlib.import_module(module_name)
         module.register(registry)
@@ -173,6 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(vsm_webhooks.router)
     if settings.surfaces.crm:
         app.include_router(crm_info.router)
+        app.include_router(crm_router.router)
         app.include_router(crm_realtime.router)
     if settings.surfaces.gateway:
         app.include_router(gateway_tasks.router)

@@ -1,7 +1,7 @@
 """spec 002 `/ws`: real-time CRM events as `{"event": "deal.created", "data": {...}}`.
 
 Browsers cannot set headers on a WebSocket, so the token travels as `?token=` (JWT or API key). A
-connection hears its user's channel (`channels.user`); workspace channels join once workspaces exist.
+connection hears its user's channel and the channels of the workspaces it is a member of at connect time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pentad.core import channels
 from pentad.core.bus import Message
 from pentad.core.context import CoreServices
 from pentad.core.realtime import relay, send_json, websocket_principal
+from pentad.surfaces.crm.service import CrmService
 
 router = APIRouter(tags=["CRM: WebSocket"])
 
@@ -29,9 +30,10 @@ async def events(websocket: WebSocket) -> None:
     principal = await websocket_principal(websocket, core)
     if principal is None:
         return
-    subscription = core.bus.subscribe(
-        [channels.user(principal.user_id)], maxsize=core.settings.bus.subscriber_queue
-    )
+    async with core.db.transaction() as session:
+        workspace_ids = await CrmService(core).workspace_ids_of(session, principal.user_id)
+    patterns = [channels.user(principal.user_id), *(channels.workspace(w) for w in workspace_ids)]
+    subscription = core.bus.subscribe(patterns, maxsize=core.settings.bus.subscriber_queue)
     try:
         await send_json(websocket, {"event": "connected", "data": {"user_id": str(principal.user_id)}})
         await relay(websocket, subscription, render)
