@@ -137,7 +137,10 @@ def build_runner(core: CoreServices) -> JobRunner:
         from pentad.core.jobs.celery_runner import CeleryDispatcher
 
         return CeleryDispatcher(
-            core.job_runtime, broker_url=settings.broker_url or core.settings.redis.url or ""
+            core.job_runtime,
+            broker_url=settings.broker_url or core.settings.redis.url or "",
+            queue=settings.celery_queue,
+            sweep_seconds=max(0.2, settings.heartbeat_seconds),
         )
     return InProcessRunner(
         core.job_runtime, concurrency=settings.concurrency, poll_seconds=settings.poll_seconds

@@ -119,6 +119,18 @@ def serve(
 
 
 @app.command()
+def worker(
+    config: ConfigOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "info",
+) -> None:
+    """Run a Celery worker for the scale-out job runner (jobs.runner = "celery")."""
+    from pentad.worker import run_worker
+
+    run_worker(_settings(config), concurrency=concurrency, loglevel=loglevel)
+
+
+@app.command()
 def migrate(config: ConfigOption = None) -> None:
     """Apply database migrations up to the newest revision."""
     from pentad.core.db import Database

@@ -140,6 +140,7 @@ class JobsSettings(SettingsGroup):
     poll_seconds: float = Field(default=1.0, gt=0)
     heartbeat_seconds: float = Field(default=2.0, gt=0)  # a running job silent 3x this long is recovered
     broker_url: str | None = None  # Celery broker (redis:// or amqp://); default: redis.url
+    celery_queue: str = Field(default="pentad", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     # modules with a `register(registry)` function adding job types (plugins; loaded by API and workers)
     extra_modules: list[str] = Field(default_factory=list)
 

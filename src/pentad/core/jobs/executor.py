@@ -15,7 +15,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -240,10 +240,15 @@ async def recover_stale(runtime: JobRuntime) -> int:
 
 
 async def ready_job_ids(runtime: JobRuntime, limit: int) -> list[uuid.UUID]:
+    return [job_id for job_id, _updated in await ready_jobs(runtime, limit)]
+
+
+async def ready_jobs(runtime: JobRuntime, limit: int) -> list[tuple[uuid.UUID, datetime]]:
+    """Pending jobs whose time has come, oldest first, with when their row last changed."""
     now = utcnow()
     async with runtime.db.transaction() as session:
         rows = await session.execute(
-            select(Job.id)
+            select(Job.id, Job.updated_at)
             .where(
                 Job.status == states.PENDING,
                 or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now),
@@ -252,4 +257,4 @@ async def ready_job_ids(runtime: JobRuntime, limit: int) -> list[uuid.UUID]:
             .order_by(Job.created_at)
             .limit(limit)
         )
-        return [row[0] for row in rows]
+        return [(row[0], row[1]) for row in rows]
