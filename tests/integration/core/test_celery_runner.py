@@ -40,10 +40,13 @@ def worker_env(settings: Settings) -> dict[str, str]:
         PENTAD_BUS__BACKEND="redis",
         PENTAD_JOBS__RUNNER="celery",
         PENTAD_JOBS__CELERY_QUEUE=settings.jobs.celery_queue,
+        PENTAD_JOBS__BROKER_URL=settings.jobs.broker_url or "",
         PENTAD_JOBS__HEARTBEAT_SECONDS=str(settings.jobs.heartbeat_seconds),
         PENTAD_JOBS__EXTRA_MODULES=json.dumps(settings.jobs.extra_modules),
         PENTAD_DATABASE__MIGRATE_ON_START="false",
     )
+    if not settings.jobs.broker_url:
+        env.pop("PENTAD_JOBS__BROKER_URL")
     if settings.database.schema_name:
         env["PENTAD_DATABASE__SCHEMA_NAME"] = settings.database.schema_name
     return env
@@ -136,6 +139,39 @@ async def test_job_runs_on_worker_and_progress_reaches_the_api(
     assert job.result == {"steps": 4}
     assert job.worker is not None
     assert job.worker.split(":")[-1] != str(os.getpid())  # it ran in the worker, not here
+
+
+RABBITMQ_URL = os.environ.get("PENTAD_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+async def test_rabbitmq_broker_by_url(make_settings: SettingsFactory, start_app: Any, tmp_path: Path) -> None:
+    settings = make_settings(
+        redis={"url": REDIS_URL},
+        bus={"backend": "redis"},
+        jobs={
+            "runner": "celery",
+            "broker_url": RABBITMQ_URL,
+            "celery_queue": f"pentad-test-{secrets.token_hex(4)}",
+            "heartbeat_seconds": 0.3,
+            "extra_modules": ["tests.fixtures.core_jobs"],
+        },
+    )
+    app: RunningApp = await start_app(settings)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pentad.cli", "worker", "--concurrency", "1", "--loglevel", "warning"],
+        env=worker_env(settings),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        job_id = await submit(app, "test:steps", {"count": 2})
+        job = await wait_for(app, job_id, {"completed"})
+        assert job.result == {"steps": 2}
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        await asyncio.to_thread(worker.wait, 30)
 
 
 async def test_cancel_and_retries_on_workers(

@@ -249,3 +249,27 @@ async def test_websocket_on_node_a_sees_event_published_on_node_b(
         while not types or types[-1] not in ("completion", "error"):
             types.append((await receive(ws))["type"])
         assert types[-1] == "completion"
+
+
+async def test_spec003_cancel_task_and_409_when_finished(server: LiveServer) -> None:
+    token = await token_for(server)
+    running = await submit(server, "test:steps", {"count": 100, "delay": 0.05})
+    finished = await submit(server, "test:steps", {"count": 1})
+    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client:
+        for _ in range(100):
+            if (await client.get(f"/api/v1/tasks/{finished}")).json()["status"] == "completed":
+                break
+            await asyncio.sleep(0.05)
+        cancelled = await client.delete(f"/api/v1/tasks/{running}")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        assert (await client.get(f"/api/v1/tasks/{running}")).json()["status"] == "cancelled"
+        refused = await client.delete(f"/api/v1/tasks/{finished}")
+        assert refused.status_code == 409
+        assert refused.json() == {
+            "error": "Conflict",
+            "message": "A job that is completed cannot become cancelled",
+            "code": 409,
+        }
+        again = await client.delete(f"/api/v1/tasks/{running}")
+        assert again.status_code == 409

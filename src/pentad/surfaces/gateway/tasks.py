@@ -96,3 +96,23 @@ async def task_events(task_id: str, principal: CurrentPrincipal, core: Core, ses
             core.bus.unsubscribe(subscription)
 
     return sse_response(events())
+
+
+class CancelResponse(BaseModel):
+    id: str
+    status: str
+    message: str
+
+
+@router.delete(
+    "/{task_id}",
+    response_model=CancelResponse,
+    responses={409: {"description": "The task already finished"}},
+    summary="Cancel a pending or running task",
+)
+async def cancel_task(
+    task_id: str, principal: CurrentPrincipal, core: Core, session: DbSession
+) -> CancelResponse:
+    job = await load_task(core, session, principal, task_id)
+    await core.jobs.cancel(session, job)
+    return CancelResponse(id=str(job.id), status=job.status, message="Task cancelled")
