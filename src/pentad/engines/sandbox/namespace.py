@@ -82,6 +82,8 @@ SAFE_ETC = (
     "perl",
 )
 _META = "meta.json"
+_SHARED_ETC = ".etc"  # under base_dir: VM ids are UUIDs, so no VM directory can take this name
+_VM_ETC_FILES = ("passwd", "group", "hostname", "hosts", "resolv.conf")
 
 
 def _now() -> datetime:
@@ -127,6 +129,7 @@ class NamespaceDriver:
         self.base_dir.chmod(0o711)  # VM uids may enter their own VM directory, never list the others
         self.cgroups = CgroupManager.detect(settings.cgroup)
         self.uid_isolation, self.uid_detail = self._choose_uid_mode()
+        self._shared_etc = self._build_shared_etc()
         self._load_all()
 
     # ---------------------------------------------------------------- host facts
@@ -191,6 +194,37 @@ class NamespaceDriver:
             limits=self._limit_report(network=False),
         )
 
+    def _build_shared_etc(self) -> Path:
+        """A copy of the safe parts of /etc, mounted as the VMs' /etc with one bind instead of ~30.
+
+        Each bind costs bwrap ~0.1 ms per exec; the copy is refreshed whenever the driver starts.
+        """
+        target = self.base_dir / _SHARED_ETC
+        staging = self.base_dir / f"{_SHARED_ETC}-{uuid.uuid4().hex}"
+        staging.mkdir(mode=0o755)
+        for entry in SAFE_ETC:
+            source = Path("/etc") / entry
+            destination = staging / entry
+            destination.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):
+                if source.is_dir() and not source.is_symlink():
+                    shutil.copytree(source, destination, symlinks=True)
+                elif source.is_symlink():
+                    destination.symlink_to(os.readlink(source))
+                elif source.is_file():
+                    shutil.copy2(source, destination)
+        for name in _VM_ETC_FILES:  # mount points for the per-VM files bound on top
+            (staging / name).touch(mode=0o644)
+        for path in (staging, *staging.rglob("*")):
+            if not path.is_symlink():
+                path.chmod((path.stat().st_mode & 0o755) | (0o755 if path.is_dir() else 0o444))
+        old = self.base_dir / f"{_SHARED_ETC}-old-{uuid.uuid4().hex}"
+        with contextlib.suppress(FileNotFoundError):
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+        return target
+
     # ---------------------------------------------------------------- records
 
     def _vm_dir(self, vm_id: str) -> Path:
@@ -214,6 +248,8 @@ class NamespaceDriver:
 
     def _load_all(self) -> None:
         for directory in self.base_dir.iterdir():
+            if directory.name.startswith(_SHARED_ETC):
+                continue
             vm = self._load(directory) if directory.is_dir() else None
             if vm is not None:
                 self._vms[vm.info.id] = vm
@@ -429,9 +465,7 @@ class NamespaceDriver:
                 args += ["--symlink", os.readlink(path), name]
             elif path.is_dir():
                 args += ["--ro-bind", name, name]
-        args += ["--proc", "/proc", "--dev", "/dev", "--dir", "/etc"]
-        for entry in SAFE_ETC:
-            args += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--ro-bind", str(self._shared_etc), "/etc"]
         if info.network:
             args += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         etc = vm.directory / "etc"

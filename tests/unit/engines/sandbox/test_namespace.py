@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from pentad.core.errors import BadRequest
 from pentad.engines.sandbox.errors import SandboxUnavailable, UnknownTool, VmNotFound, VmNotRunning
 from pentad.engines.sandbox.models import ExecResult, OutputChunk, VmSpec, VmStatus
 from pentad.engines.sandbox.namespace import NamespaceDriver
 from pentad.engines.sandbox.settings import SandboxSettings
-from pentad.core.errors import BadRequest
 
 
 async def running(driver: NamespaceDriver, name: str = "vm", **spec: object) -> str:
-    vm = await driver.create(VmSpec(name=name, **spec))  # type: ignore[arg-type]
+    vm = await driver.create(VmSpec.model_validate({"name": name, **spec}))
     await driver.start(vm.id)
     return vm.id
 
@@ -53,7 +53,7 @@ async def test_vm_id_must_be_a_uuid(driver: NamespaceDriver) -> None:
 
 async def test_exec_argv_exit_codes_and_streams(driver: NamespaceDriver) -> None:
     vm = await running(driver)
-    result = await driver.exec(vm, "sh", ["-c", 'echo out; echo err >&2; exit 3'])
+    result = await driver.exec(vm, "sh", ["-c", "echo out; echo err >&2; exit 3"])
     assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
     assert result.completed_at >= result.started_at
     assert result.duration_ms >= 0
@@ -64,7 +64,9 @@ async def test_exec_argv_exit_codes_and_streams(driver: NamespaceDriver) -> None
     assert missing.exit_code != 0
     echoed = await driver.exec(vm, "cat", [], stdin=b"from stdin")
     assert echoed.stdout == "from stdin"
-    env = await driver.exec(vm, "sh", ["-c", "echo $GREETING; pwd; echo $HOME"], env={"GREETING": "hi"}, cwd="/tmp")
+    env = await driver.exec(
+        vm, "sh", ["-c", "echo $GREETING; pwd; echo $HOME"], env={"GREETING": "hi"}, cwd="/tmp"
+    )
     assert env.stdout == "hi\n/tmp\n/home/sandbox\n"
 
 
@@ -92,20 +94,23 @@ async def test_vms_cannot_see_each_other(driver: NamespaceDriver, base_dir: Path
     vm_b = await running(driver, "b")
     await driver.exec(vm_b, "sh", ["-c", "echo b-secret > /work/secret"])
     stream = driver.exec_stream(vm_b, "sleep", ["30"])
+
     async def consume() -> None:
         async for _ in stream:
             pass
 
-    asyncio_task = asyncio.create_task(consume())
+    sleeper = asyncio.create_task(consume())
     await asyncio.sleep(0.3)
-    seen = await driver.exec(vm_a, "sh", ["-c", "ls /work; ps -eo comm; cat /proc/1/cmdline; ls " + str(base_dir)])
+    seen = await driver.exec(
+        vm_a, "sh", ["-c", "ls /work; ps -eo comm; cat /proc/1/cmdline; ls " + str(base_dir)]
+    )
     assert "secret" not in seen.stdout
     assert "sleep" not in seen.stdout
     b_layer = (await driver.status(vm_b)).root_path
     attempt = await driver.exec(vm_a, "cat", [f"{b_layer}/work/secret"])
     assert attempt.exit_code != 0
     await driver.stop(vm_b)
-    await asyncio_task
+    await sleeper
 
 
 async def test_host_data_dir_and_processes_are_invisible(driver: NamespaceDriver, tmp_path: Path) -> None:
@@ -114,7 +119,12 @@ async def test_host_data_dir_and_processes_are_invisible(driver: NamespaceDriver
     (data_dir / "secret.txt").write_text("top secret")
     vm = await running(driver)
     result = await driver.exec(
-        vm, "sh", ["-c", f"cat {data_dir}/secret.txt; ls /root /work/main /etc/shadow /sys; grep -r 'top secret' /etc /home /tmp /var 2>/dev/null"]
+        vm,
+        "sh",
+        [
+            "-c",
+            f"cat {data_dir}/secret.txt; ls /root /work/main /etc/shadow /sys; grep -r 'top secret' /etc /home /tmp /var 2>/dev/null",
+        ],
     )
     assert "top secret" not in result.stdout
     assert result.exit_code != 0
@@ -124,8 +134,14 @@ async def test_host_data_dir_and_processes_are_invisible(driver: NamespaceDriver
     assert str(os.getpid()) not in procs.stdout.split() or int(procs.stdout.split()[-1]) < 10
     environ = await driver.exec(vm, "env", [])
     assert "PENTAD" not in environ.stdout
-    assert set(line.split("=")[0] for line in environ.stdout.splitlines()) <= {
-        "PATH", "HOME", "USER", "LOGNAME", "LANG", "HOSTNAME", "PWD"
+    assert {line.split("=")[0] for line in environ.stdout.splitlines()} <= {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "HOSTNAME",
+        "PWD",
     }
 
 
@@ -142,7 +158,10 @@ async def test_cannot_write_outside_the_layer(driver: NamespaceDriver) -> None:
 
 async def test_no_network_by_default(driver: NamespaceDriver) -> None:
     vm = await running(driver)
-    probe = ["-c", "import socket; s = socket.create_connection(('127.0.0.1', 6379), timeout=2); print('connected')"]
+    probe = [
+        "-c",
+        "import socket; s = socket.create_connection(('127.0.0.1', 6379), timeout=2); print('connected')",
+    ]
     isolated = await driver.exec(vm, "python3", probe)
     assert isolated.exit_code != 0
     assert "connected" not in isolated.stdout
@@ -207,7 +226,9 @@ async def test_memory_hog_is_killed(driver: NamespaceDriver) -> None:
         pytest.skip("no usable memory cgroup on this host; RLIMIT_AS applies instead")
     vm = await running(driver, memory_mb=64)
     # 512 MiB of touched bytes in a 64 MiB VM
-    result = await driver.exec(vm, "python3", ["-c", "b = b'x' * (512 << 20); print('survived')"], timeout_s=20)
+    result = await driver.exec(
+        vm, "python3", ["-c", "b = b'x' * (512 << 20); print('survived')"], timeout_s=20
+    )
     assert result.oom_killed
     assert result.exit_code == 137
     assert "survived" not in result.stdout
@@ -246,7 +267,12 @@ async def test_limits_are_reported_and_applied(driver: NamespaceDriver) -> None:
     # a one-vcpu VM running two busy loops gets about one CPU second per wall second
     if "cpu" in driver.cgroups.roots and (os.cpu_count() or 1) >= 2:
         result = await driver.exec(
-            vm.id, "sh", ["-c", "(timeout 2 sh -c 'while :; do :; done') & timeout 2 sh -c 'while :; do :; done'; wait; cat /proc/$$/stat >/dev/null"]
+            vm.id,
+            "sh",
+            [
+                "-c",
+                "(timeout 2 sh -c 'while :; do :; done') & timeout 2 sh -c 'while :; do :; done'; wait; cat /proc/$$/stat >/dev/null",
+            ],
         )
         assert result.exit_code in (0, 124)
     big = await driver.exec(vm.id, "head", ["-c", "2G", "/dev/zero"], timeout_s=20)
@@ -266,3 +292,29 @@ async def test_bwrap_missing_is_service_unavailable(base_dir: Path) -> None:
     assert not sandbox.capabilities().available
     with pytest.raises(SandboxUnavailable):
         await sandbox.create(VmSpec(name="x"))
+
+
+async def test_shared_uid_mode_when_base_dir_is_private(tmp_path: Path) -> None:
+    # pytest's tmp_path is under a 0700 directory: per-VM uids cannot reach it, so auto falls back
+    sandbox = NamespaceDriver(SandboxSettings(), tmp_path / "vms")
+    assert sandbox.capabilities().uid_isolation == "off"
+    assert "not traversable" in (sandbox.capabilities().detail or "")
+    vm = await running(sandbox)
+    assert (await sandbox.status(vm)).limits["uid"] == "shared-uid"
+    assert (
+        await sandbox.exec(vm, "sh", ["-c", "echo x > /work/f; cat /work/f; id -u"])
+    ).stdout == "x\n1000\n"
+    await sandbox.destroy(vm)
+    with pytest.raises(SandboxUnavailable):
+        NamespaceDriver(SandboxSettings(uid_isolation="per-vm"), tmp_path / "vms2")
+
+
+async def test_per_vm_uids_separate_vms_on_the_host(driver: NamespaceDriver) -> None:
+    if driver.uid_isolation != "per-vm":
+        pytest.skip("per-VM uids need root and a traversable base dir")
+    first = await driver.status(await running(driver, "one"))
+    second = await driver.status(await running(driver, "two"))
+    assert first.host_uid != second.host_uid
+    layer = Path(first.root_path or "")
+    assert layer.stat().st_uid == first.host_uid
+    assert layer.stat().st_mode & 0o777 == 0o700
