@@ -148,3 +148,14 @@ async def start_server() -> AsyncIterator[Callable[[Settings], Any]]:
     for live in reversed(servers):
         live.server.should_exit = True
         await live.task
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Any]:
+    """A webhook receiver over real HTTP (see tests/receivers.py)."""
+    from tests.receivers import Receiver
+
+    receiving = Receiver()
+    await receiving.start()
+    yield receiving
+    await receiving.stop()

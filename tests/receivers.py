@@ -1,4 +1,5 @@
-"""A webhook receiver speaking real HTTP on a free port, for outbound webhook tests."""
+"""Outside services played over real HTTP on free ports: a webhook receiver, and a helper that serves
+any small ASGI app (third-party APIs) for the duration of a test."""
 
 from __future__ import annotations
 
@@ -15,6 +16,27 @@ from starlette.routing import Route
 from tests.helpers import free_port
 
 
+class LocalServer:
+    """Serve an ASGI app with uvicorn on 127.0.0.1 inside the running event loop."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
 @dataclass
 class Received:
     body: bytes
@@ -28,8 +50,7 @@ class Receiver:
     status: int = 200
     received: list[Received] = field(default_factory=list)
     port: int = field(default_factory=free_port)
-    _server: Any = None
-    _task: Any = None
+    _server: LocalServer | None = None
 
     @property
     def url(self) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,14 +23,6 @@ FAST_RETRIES = {
     "poll_seconds": 0.05,
     "max_attempts": 50,
 }
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiving = Receiver()
-    await receiving.start()
-    yield receiving
-    await receiving.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -219,14 +218,6 @@ async def test_list_filters_and_pagination(running: RunningApp) -> None:
         json={"title": "x", "owner_id": "550e8400-e29b-41d4-a716-446655440000"},
     )
     assert outsider.status_code == 422
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiving = Receiver()
-    await receiving.start()
-    yield receiving
-    await receiving.stop()
 
 
 async def test_won_and_lost_fire_webhooks_and_ws_events(

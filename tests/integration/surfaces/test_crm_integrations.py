@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,7 +16,7 @@ from starlette.routing import Route
 
 from tests.helpers import RunningApp, SettingsFactory, free_port
 from tests.integration.surfaces.crm_helpers import user_headers, workspace
-from tests.receivers import Receiver
+from tests.receivers import LocalServer, Receiver
 
 CSV = b"""id,title,value,stage,company
 A-1,Acme renewal,12000,proposal,Acme
@@ -48,17 +47,13 @@ class OpportunityApi:
         return JSONResponse({"data": {"items": chunk}})
 
     async def start(self) -> None:
-        app = Starlette(routes=[Route("/api/opportunities", self.opportunities)])
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = LocalServer(
+            Starlette(routes=[Route("/api/opportunities", self.opportunities)]), self.port
         )
-        self.task = asyncio.create_task(self.server.serve())
-        while not self.server.started:
-            await asyncio.sleep(0.01)
+        await self.server.start()
 
     async def stop(self) -> None:
-        self.server.should_exit = True
-        await self.task
+        await self.server.stop()
 
 
 @pytest.fixture
@@ -67,14 +62,6 @@ async def remote() -> AsyncIterator[OpportunityApi]:
     await api.start()
     yield api
     await api.stop()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiving = Receiver()
-    await receiving.start()
-    yield receiving
-    await receiving.stop()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pentad.surfaces.crm import analytics
 from pentad.surfaces.crm.connectors import masked, validate_config
 from pentad.surfaces.crm.insights import Finding, generate
 from pentad.surfaces.crm.jobs import SYNC_JOB
-from pentad.surfaces.crm.models import Deal, Insight, Integration, Workspace
+from pentad.surfaces.crm.models import Deal, Insight, Integration, Workspace, WorkspaceMember
 from pentad.surfaces.crm.schemas import (
     DealCreate,
     DealList,
@@ -51,7 +51,7 @@ from pentad.surfaces.crm.schemas import (
     WorkspaceCreate,
     WorkspaceView,
 )
-from pentad.surfaces.crm.service import CrmService, deal_payload, parse_id
+from pentad.surfaces.crm.service import MANAGER_ROLES, CrmService, deal_payload, parse_id
 
 router = APIRouter(prefix="/api/v1", tags=["CRM"], dependencies=[Depends(get_principal)])
 
@@ -91,6 +91,21 @@ def user_view(user: User) -> UserView:
         is_active=user.is_active,
         created_at=isoformat_z(user.created_at),
     )
+
+
+def member_view(member: WorkspaceMember, user: User) -> MemberView:
+    return MemberView(
+        user_id=str(user.id),
+        email=user.email,
+        name=user.name,
+        role=member.role,
+        joined_at=isoformat_z(member.joined_at),
+    )
+
+
+def require_manager(role: str) -> None:
+    if role not in MANAGER_ROLES:
+        raise Forbidden("Only workspace owners and admins manage webhooks")
 
 
 def deal_view(deal: Deal, history: list[StageChangeView] | None = None) -> DealView:
@@ -226,17 +241,7 @@ async def get_workspace(current: CurrentWorkspace, crm: Crm, session: DbSession)
     "/workspaces/{workspace_id}/members", response_model=MembersView, summary="List workspace members"
 )
 async def list_members(current: CurrentWorkspace, crm: Crm, session: DbSession) -> MembersView:
-    rows = await crm.members(session, current[0].id)
-    members = [
-        MemberView(
-            user_id=str(user.id),
-            email=user.email,
-            name=user.name,
-            role=member.role,
-            joined_at=isoformat_z(member.joined_at),
-        )
-        for member, user in rows
-    ]
+    members = [member_view(member, user) for member, user in await crm.members(session, current[0].id)]
     return MembersView(members=members, total=len(members))
 
 
@@ -248,13 +253,7 @@ async def list_members(current: CurrentWorkspace, crm: Crm, session: DbSession) 
 )
 async def add_member(body: MemberAdd, current: CurrentWorkspace, crm: Crm, session: DbSession) -> MemberView:
     member, user = await crm.add_member(session, current[0], current[1], body)
-    return MemberView(
-        user_id=str(user.id),
-        email=user.email,
-        name=user.name,
-        role=member.role,
-        joined_at=isoformat_z(member.joined_at),
-    )
+    return member_view(member, user)
 
 
 # --- deals ----------------------------------------------------------------------------------------
@@ -573,8 +572,7 @@ async def create_webhook(
     session: DbSession,
 ) -> WebhookView:
     workspace, role = current
-    if role not in ("owner", "admin"):
-        raise Forbidden("Only workspace owners and admins manage webhooks")
+    require_manager(role)
     unknown = [event for event in body.events if event not in CRM_EVENTS]
     if unknown:
         raise ValidationFailed(
@@ -609,8 +607,7 @@ async def delete_webhook(
     webhook_id: str, current: CurrentWorkspace, core: Core, session: DbSession
 ) -> Response:
     workspace, role = current
-    if role not in ("owner", "admin"):
-        raise Forbidden("Only workspace owners and admins manage webhooks")
+    require_manager(role)
     subscription = await core.webhooks.get(session, webhook_id, owner_id=None)
     if subscription.scope != str(workspace.id) or subscription.style != "crm":
         raise NotFound("webhook", webhook_id)
