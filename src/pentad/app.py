@@ -40,6 +40,7 @@ from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import ComponentHealth, HealthRegistry, Telemetry
 from pentad.core.webhooks.dispatcher import WebhookDispatcher
 from pentad.core.webhooks.service import WebhookService
+from pentad.engines.logs.store import LogStore
 from pentad.migrations import upgrade
 from pentad.surfaces import assistant, builds, crm, gateway, vsm
 from pentad.surfaces.builds import auth as builds_auth
@@ -49,7 +50,12 @@ from pentad.surfaces.crm import info as crm_info
 from pentad.surfaces.crm import jobs as crm_jobs
 from pentad.surfaces.crm import realtime as crm_realtime
 from pentad.surfaces.crm import router as crm_router
+from pentad.surfaces.gateway import integrations as gateway_integrations
+from pentad.surfaces.gateway import jobs as gateway_jobs
+from pentad.surfaces.gateway import logs as gateway_logs
+from pentad.surfaces.gateway import router as gateway_router
 from pentad.surfaces.gateway import tasks as gateway_tasks
+from pentad.surfaces.gateway.sandbox import close_sandbox
 from pentad.surfaces.vsm import auth as vsm_auth
 from pentad.surfaces.vsm import realtime as vsm_realtime
 from pentad.surfaces.vsm import webhooks as vsm_webhooks
@@ -118,6 +124,9 @@ def build_core(settings: Settings) -> CoreServices:
         redis=redis,
     )
     runtime.resources["core"] = core  # job handlers reach services through the same kernel
+    log_store = LogStore(db)
+    core.extras["log_store"] = log_store
+    runtime.log_sink = log_store.write  # job log lines land in the logs engine's searchable store
     return core
 
 
@@ -125,6 +134,7 @@ def build_job_registry(settings: Settings) -> JobRegistry:
     """Every job type this deployment runs; the API and `pentad worker` build the same one."""
     registry = JobRegistry()
     crm_jobs.register(registry)
+    gateway_jobs.register(registry)
     for module_name in settings.jobs.extra_modules:
         module = importlib.import_module(module_name)
         module.register(registry)
@@ -185,6 +195,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(crm_realtime.router)
     if settings.surfaces.gateway:
         app.include_router(gateway_tasks.router)
+        app.include_router(gateway_router.router)
+        app.include_router(gateway_logs.router)
+        app.include_router(gateway_integrations.router)
     if settings.surfaces.builds:
         app.include_router(builds_auth.router)
         app.include_router(builds_health.router)
@@ -243,6 +256,7 @@ async def _stop(core: CoreServices) -> None:
         await dispatcher.stop()
     if core.runner is not None:
         await core.runner.stop()
+    await close_sandbox(core)
     await core.bus.close()
     if core.redis is not None:
         await core.redis.aclose()

@@ -28,6 +28,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pentad.engines.sandbox.settings import SandboxSettings
+
 CONFIG_ENV_VAR = "PENTAD_CONFIG"
 DEFAULT_CONFIG_FILE = Path("pentad.toml")
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "xxx", "your-secret"}
@@ -163,6 +165,16 @@ class WebhookSettings(SettingsGroup):
     allowed_hosts: list[str] = Field(default_factory=list)
 
 
+class GatewaySettings(SettingsGroup):
+    """spec 003's integrations (its GITHUB_* / SLACK_* / LOKI_URL environment variables map here)."""
+
+    github_webhook_secret: SecretStr | None = None
+    github_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    loki_url: str | None = None  # push log records to Grafana Loki as well
+
+
 class LoggingSettings(SettingsGroup):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_output: bool = False
@@ -186,6 +198,8 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     bus: BusSettings = Field(default_factory=BusSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")

@@ -12,12 +12,14 @@ from sqlalchemy import Connection, inspect
 
 from pentad.core.db import Database
 from pentad.migrations import current_revision, upgrade
-from pentad.migrations.metadata import target_metadata
+from pentad.migrations.metadata import include_object, target_metadata
 from tests.helpers import SettingsFactory
 
 
 def _diff(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_object": include_object}
+    )
     return list(compare_metadata(context, target_metadata))
 
 

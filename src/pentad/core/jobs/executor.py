@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy import or_, select, update
 
 from pentad.core import channels
 from pentad.core.bus import Bus
-from pentad.core.db import Database, utcnow
+from pentad.core.db import Database, isoformat_z, utcnow
 from pentad.core.jobs import states
 from pentad.core.jobs.context import JobCancelled, JobContext, job_snapshot
 from pentad.core.jobs.models import Job
@@ -47,6 +48,8 @@ class JobRuntime:
     resources: dict[str, Any] = field(default_factory=dict)
     worker_name: str = field(default_factory=default_worker_name)
     heartbeat_seconds: float = 2.0
+    # where job log lines go besides job_logs (the logs engine's store, wired by the composition root)
+    log_sink: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
 
     @property
     def stale_after(self) -> timedelta:
@@ -57,16 +60,17 @@ class JobRuntime:
         await self.bus.publish(channels.JOBS, event, snapshot)
 
     async def publish_log(self, ctx: JobContext, level: str, message: str, fields: dict[str, Any]) -> None:
-        record = {
-            "timestamp": None,
+        record: dict[str, Any] = {
+            "timestamp": isoformat_z(utcnow()),
             "level": level,
             "message": message,
             "task_id": str(ctx.job_id),
             "vm_id": fields.get("vm_id") or (ctx.subject_id if ctx.type.startswith("vm:") else None),
             "fields": fields,
         }
-        message_obj = await self.bus.publish(channels.LOGS, "log", record)
-        record["timestamp"] = message_obj.timestamp
+        if self.log_sink is not None:
+            await self.log_sink([record])
+        await self.bus.publish(channels.LOGS, "log", record)
         await self.bus.publish(channels.job(ctx.job_id), "log", record)
 
 
