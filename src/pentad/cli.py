@@ -62,12 +62,18 @@ def _run(settings: Settings, work: Callable[[Settings], Coroutine[Any, Any, T]])
 def _transact(config: Path | None, work: Callable[[CoreServices, AsyncSession], Coroutine[Any, Any, T]]) -> T:
     """Run one unit of work in a transaction on a migrated database."""
     from pentad.app import build_core
+    from pentad.core.identity.bootstrap import announce_generated_password, ensure_admin
     from pentad.migrations import upgrade
 
     async def run(settings: Settings) -> T:
         core = build_core(settings)
         try:
             await upgrade(core.db)
+            async with core.db.transaction() as session:
+                # a fresh database gets its first admin here too, exactly as on `pentad serve`
+                generated = await ensure_admin(session, core.identity, settings)
+            if generated:
+                announce_generated_password(settings.security.admin_email, generated)
             async with core.db.transaction() as session:
                 return await work(core, session)
         finally:
@@ -115,6 +121,31 @@ def serve(
         log_level=settings.logging.level,
         proxy_headers=True,
         ws="websockets-sansio",
+    )
+
+
+demo_app = typer.Typer(help="Load demo data.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("crm")
+def demo_crm(
+    deals: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many deals")] = 3000,
+    owner: Annotated[str, typer.Option(help="User id, email or username that owns the workspace")] = "admin",
+    config: ConfigOption = None,
+) -> None:
+    """Create a workspace with a realistic sales pipeline to try the CRM surface on."""
+    from pentad.surfaces.crm.demo import seed_crm
+
+    async def work(core: CoreServices, session: AsyncSession) -> str:
+        user = await core.identity.find_user(session, owner)
+        workspace = await seed_crm(session, user.id, deals=deals)
+        return str(workspace.id)
+
+    workspace_id = _transact(config, work)
+    console.print(
+        f"created workspace {workspace_id} with {deals} deals; try GET /api/v1/workspaces/{workspace_id}"
+        "/analytics/pipeline"
     )
 
 

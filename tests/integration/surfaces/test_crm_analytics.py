@@ -154,3 +154,27 @@ async def test_insights_from_workspace_data_are_stored_and_patchable(running: Ru
         await running.client.get(f"/api/v1/workspaces/{ws['id']}/insights?status=actioned", headers=headers)
     ).json()
     assert [item["id"] for item in actioned["insights"]] == [insight_id]
+
+
+async def test_demo_data_set_is_consistent(running: RunningApp) -> None:
+    from pentad.surfaces.crm.demo import seed_crm
+
+    headers = await user_headers(running, "demo")
+    async with running.core.db.transaction() as session:
+        owner = await running.core.identity.find_user(session, "demo")
+        workspace_id = str((await seed_crm(session, owner.id, deals=500)).id)
+    base = f"/api/v1/workspaces/{workspace_id}"
+    pipeline = (await running.client.get(f"{base}/analytics/pipeline", headers=headers)).json()
+    assert pipeline["total_deals"] == 500
+    assert sum(row["count"] for row in pipeline["stages"]) == 500
+    funnel = (await running.client.get(f"{base}/analytics/conversion", headers=headers)).json()
+    reached = list(funnel["reached"].values())
+    assert reached[0] == 500
+    assert reached == sorted(reached, reverse=True)  # a funnel only narrows
+    won = next(row["count"] for row in pipeline["stages"] if row["stage"] == "won")
+    assert funnel["reached"]["won"] == won
+    forecast = (await running.client.get(f"{base}/analytics/forecast?periods=6", headers=headers)).json()
+    assert "linear trend" in forecast["method"]  # a year of wins is enough history for the trend
+    assert len(forecast["periods"]) == 6
+    page = (await running.client.get(f"{base}/deals?limit=500", headers=headers)).json()
+    assert page["total"] == 500

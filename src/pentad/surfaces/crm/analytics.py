@@ -16,9 +16,9 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pentad.core.db import utcnow
-from pentad.surfaces.crm.models import OPEN_STAGES, STAGES, Deal, DealStageChange
+from pentad.surfaces.crm.models import FUNNEL_ORDER, OPEN_STAGES, STAGES, Deal, DealStageChange
 
-FUNNEL = ("lead", "qualified", "proposal", "negotiation", "won")
+FUNNEL = FUNNEL_ORDER
 TREND_MONTHS = 12
 STALLED_AFTER = timedelta(days=30)
 

@@ -15,6 +15,7 @@ from pentad.core.db import Base, new_id, utcnow
 STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 OPEN_STAGES = ("lead", "qualified", "proposal", "negotiation")
 CLOSED_STAGES = ("won", "lost")
+FUNNEL_ORDER = ("lead", "qualified", "proposal", "negotiation", "won")
 MEMBER_ROLES = ("owner", "admin", "member")
 
 
