@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -40,6 +41,7 @@ from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import ComponentHealth, HealthRegistry, Telemetry
 from pentad.core.webhooks.dispatcher import WebhookDispatcher
 from pentad.core.webhooks.service import WebhookService
+from pentad.engines.logs.loki import LokiPusher
 from pentad.engines.logs.store import LogStore
 from pentad.migrations import upgrade
 from pentad.surfaces import assistant, builds, crm, gateway, vsm
@@ -127,6 +129,15 @@ def build_core(settings: Settings) -> CoreServices:
     log_store = LogStore(db)
     core.extras["log_store"] = log_store
     runtime.log_sink = log_store.write  # job log lines land in the logs engine's searchable store
+    if settings.gateway.loki_url:
+        loki = LokiPusher(settings.gateway.loki_url)
+        core.extras["loki"] = loki
+
+        async def store_and_push(records: list[dict[str, Any]]) -> None:
+            await log_store.write(records)
+            await loki.push(records)
+
+        runtime.log_sink = store_and_push
     return core
 
 
@@ -257,6 +268,9 @@ async def _stop(core: CoreServices) -> None:
     if core.runner is not None:
         await core.runner.stop()
     await close_sandbox(core)
+    loki = core.extras.pop("loki", None)
+    if isinstance(loki, LokiPusher):
+        await loki.close()
     await core.bus.close()
     if core.redis is not None:
         await core.redis.aclose()
