@@ -43,6 +43,7 @@ from pentad.core.webhooks.dispatcher import WebhookDispatcher
 from pentad.core.webhooks.service import WebhookService
 from pentad.engines.logs.loki import LokiPusher
 from pentad.engines.logs.store import LogStore
+from pentad.engines.sandbox.access import close_sandbox
 from pentad.migrations import upgrade
 from pentad.surfaces import assistant, builds, crm, gateway, vsm
 from pentad.surfaces.builds import auth as builds_auth
@@ -57,7 +58,8 @@ from pentad.surfaces.gateway import jobs as gateway_jobs
 from pentad.surfaces.gateway import logs as gateway_logs
 from pentad.surfaces.gateway import router as gateway_router
 from pentad.surfaces.gateway import tasks as gateway_tasks
-from pentad.surfaces.gateway.sandbox import close_sandbox
+from pentad.surfaces.vsm import agents as vsm_agents
+from pentad.surfaces.vsm import algedonic as vsm_algedonic
 from pentad.surfaces.vsm import auth as vsm_auth
 from pentad.surfaces.vsm import realtime as vsm_realtime
 from pentad.surfaces.vsm import webhooks as vsm_webhooks
@@ -146,6 +148,7 @@ def build_job_registry(settings: Settings) -> JobRegistry:
     registry = JobRegistry()
     crm_jobs.register(registry)
     gateway_jobs.register(registry)
+    vsm_agents.register(registry)
     for module_name in settings.jobs.extra_modules:
         module = importlib.import_module(module_name)
         module.register(registry)
@@ -200,6 +203,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(vsm_auth.router)
         app.include_router(vsm_realtime.router)
         app.include_router(vsm_webhooks.router)
+        app.include_router(vsm_agents.router)
+        app.include_router(vsm_algedonic.router)
     if settings.surfaces.crm:
         app.include_router(crm_info.router)
         app.include_router(crm_router.router)

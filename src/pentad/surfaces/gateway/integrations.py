@@ -18,8 +18,8 @@ from pentad.core.errors import BadRequest, NotFound
 from pentad.core.identity.dependencies import Core, DbSession
 from pentad.core.jobs.models import Job
 from pentad.core.webhooks.inbound import verify_hub_signature, verify_slack_signature
+from pentad.engines.sandbox.access import sandbox_driver
 from pentad.surfaces.gateway.models import GithubEvent, Vm
-from pentad.surfaces.gateway.sandbox import sandbox_driver
 
 router = APIRouter(prefix="/api/v1", tags=["Gateway: Integrations"])
 

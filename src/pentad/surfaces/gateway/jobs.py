@@ -11,8 +11,8 @@ from pentad.core.db import utcnow
 from pentad.core.jobs.context import JobContext
 from pentad.core.jobs.registry import JobRegistry, JobSpec
 from pentad.engines.sandbox import ExecResult, OutputChunk, VmNotFound, VmSpec
+from pentad.engines.sandbox.access import sandbox_driver
 from pentad.surfaces.gateway.models import Execution, Vm
-from pentad.surfaces.gateway.sandbox import sandbox_driver
 
 MAX_LOG_LINE = 2000
 

@@ -4,7 +4,8 @@ shutdown."""
 from __future__ import annotations
 
 from pentad.core.context import CoreServices
-from pentad.engines.sandbox import SandboxDriver, build_driver
+from pentad.engines.sandbox.factory import build_driver
+from pentad.engines.sandbox.protocol import SandboxDriver
 
 SANDBOX_KEY = "sandbox_driver"
 
