@@ -62,6 +62,7 @@ from pentad.surfaces.vsm import agents as vsm_agents
 from pentad.surfaces.vsm import algedonic as vsm_algedonic
 from pentad.surfaces.vsm import auth as vsm_auth
 from pentad.surfaces.vsm import realtime as vsm_realtime
+from pentad.surfaces.vsm import status as vsm_status
 from pentad.surfaces.vsm import webhooks as vsm_webhooks
 
 log = logging.getLogger("pentad")
@@ -205,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(vsm_webhooks.router)
         app.include_router(vsm_agents.router)
         app.include_router(vsm_algedonic.router)
+        app.include_router(vsm_status.router)
     if settings.surfaces.crm:
         app.include_router(crm_info.router)
         app.include_router(crm_router.router)

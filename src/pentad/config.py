@@ -175,6 +175,12 @@ class GatewaySettings(SettingsGroup):
     loki_url: str | None = None  # push log records to Grafana Loki as well
 
 
+class VsmSettings(SettingsGroup):
+    policy_version: str = Field(
+        default="1.0.0", max_length=32
+    )  # S5's current policy, as `/api/vsm/status` reports
+
+
 class LoggingSettings(SettingsGroup):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_output: bool = False
@@ -199,6 +205,7 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    vsm: VsmSettings = Field(default_factory=VsmSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

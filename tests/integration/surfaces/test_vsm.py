@@ -180,3 +180,31 @@ async def test_agent_command_timeout(app: RunningApp) -> None:
     )
     assert response.status_code == 200
     assert response.json()["result"] == "timeout"
+
+
+async def test_status_is_computed_from_live_state(app: RunningApp) -> None:
+    headers = await admin(app)
+    first = (await app.client.get("/api/vsm/status", headers=headers)).json()
+    assert first["status"] == "healthy"
+    assert set(first["systems"]) == {"s1", "s2", "s3", "s4", "s5"}
+    assert first["systems"]["s1"]["agents"] == 0
+    assert first["systems"]["s3"]["audit_status"] == "in_sync"
+    assert first["systems"]["s5"]["policy_version"] == "1.0.0"
+    await app.client.post("/api/vsm/agents", headers=headers, json={"name": "a", "type": "t"})
+    await app.client.post(
+        "/api/vsm/algedonic/pain",
+        headers=headers,
+        json={"source": "s1", "intensity": 0.9, "message": "outage"},
+    )
+    await app.client.post(
+        "/api/vsm/algedonic/pleasure",
+        headers=headers,
+        json={"source": "s1", "intensity": 0.3, "message": "fast deploy"},
+    )
+    after = (await app.client.get("/api/vsm/status", headers=headers)).json()["systems"]
+    assert after["s1"]["agents"] == 1
+    assert after["s5"]["decisions_today"] == 1
+    assert after["s4"]["intelligence_insights"] == 1
+    assert after["s4"]["variety_absorption"] == 0.5  # one of two signals needed S5
+    assert 0 <= after["s2"]["coordination_efficiency"] <= 1
+    assert (await app.client.get("/api/vsm/status")).status_code == 401
