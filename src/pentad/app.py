@@ -46,6 +46,8 @@ from pentad.engines.logs.store import LogStore
 from pentad.engines.sandbox.access import close_sandbox
 from pentad.migrations import upgrade
 from pentad.surfaces import assistant, builds, crm, gateway, vsm
+from pentad.surfaces.assistant import router as assistant_router
+from pentad.surfaces.assistant.router import close_providers
 from pentad.surfaces.builds import auth as builds_auth
 from pentad.surfaces.builds import health as builds_health
 from pentad.surfaces.builds import ws as builds_ws
@@ -207,6 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(vsm_agents.router)
         app.include_router(vsm_algedonic.router)
         app.include_router(vsm_status.router)
+    if settings.surfaces.assistant:
+        app.include_router(assistant_router.router)
     if settings.surfaces.crm:
         app.include_router(crm_info.router)
         app.include_router(crm_router.router)
@@ -275,6 +279,7 @@ async def _stop(core: CoreServices) -> None:
     if core.runner is not None:
         await core.runner.stop()
     await close_sandbox(core)
+    await close_providers(core)
     loki = core.extras.pop("loki", None)
     if isinstance(loki, LokiPusher):
         await loki.close()

@@ -175,6 +175,25 @@ class GatewaySettings(SettingsGroup):
     loki_url: str | None = None  # push log records to Grafana Loki as well
 
 
+class AssistantSettings(SettingsGroup):
+    """spec 001's personal data sources. Weather needs the network (Open-Meteo); calendar and mail work
+    offline from a local ICS file and Maildir, or online from an ICS URL and an IMAP server."""
+
+    location: str = "Berlin"  # default place for `weather` and the briefing
+    timezone: str = "UTC"
+    weather_url: str = "https://api.open-meteo.com"
+    geocoding_url: str = "https://geocoding-api.open-meteo.com"
+    calendar_ics: str | None = None  # a file path or an http(s) URL
+    maildir: Path | None = None
+    imap_host: str | None = None
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_ssl: bool = True
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_mailbox: str = "INBOX"
+    important_senders: list[str] = Field(default_factory=list)  # mail from these counts as important
+
+
 class VsmSettings(SettingsGroup):
     policy_version: str = Field(
         default="1.0.0", max_length=32
@@ -206,6 +225,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     vsm: VsmSettings = Field(default_factory=VsmSettings)
+    assistant: AssistantSettings = Field(default_factory=AssistantSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -19,6 +19,13 @@ class PrincipalCache:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def hit_rate(self) -> float:
+        total = self.hits + self.misses
+        return round(self.hits / total, 4) if total else 0.0
 
     @staticmethod
     def _key(credential: str) -> str:
@@ -30,13 +37,16 @@ class PrincipalCache:
         key = self._key(credential)
         entry = self._entries.get(key)
         if entry is None:
+            self.misses += 1
             return None
         expires, principal = entry
         token_expired = principal.token_expires_at is not None and principal.token_expires_at <= time.time()
         if expires < time.monotonic() or token_expired:
             del self._entries[key]
+            self.misses += 1
             return None
         self._entries.move_to_end(key)
+        self.hits += 1
         return principal
 
     def put(self, credential: str, principal: Principal) -> None:
