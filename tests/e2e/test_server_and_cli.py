@@ -29,20 +29,21 @@ class Server:
     def __init__(self, data_dir: Path, **extra_env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # a file, not a pipe: a busy server would block once an unread pipe fills up
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [*PENTAD, "serve", "--port", str(self.port)],
             env=_env(data_dir, **extra_env),
             cwd=data_dir.parent,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    "server exited: " + (self.process.stderr.read() if self.process.stderr else "")
-                )
+                raise RuntimeError("server exited: " + self.log_path.read_text())
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return
@@ -52,8 +53,9 @@ class Server:
 
     def stop(self) -> str:
         self.process.terminate()
-        _out, err = self.process.communicate(timeout=30)
-        return err
+        self.process.wait(timeout=30)
+        self._log.close()
+        return self.log_path.read_text()
 
 
 @pytest.fixture

@@ -283,3 +283,13 @@ async def test_github_and_slack_webhooks_and_health(app: RunningApp) -> None:
     assert health["components"]["event_bus"] == "healthy"
     assert health["sandbox"]["available"] is True
     assert health["timestamp"].endswith("Z")
+
+
+async def test_regression_fuzz_huge_timestamp_is_422_not_500(app: RunningApp) -> None:
+    # found by schemathesis: an epoch far past year 9999 overflowed datetime
+    headers = await user_headers(app, "ops")
+    vm_id = await create_vm(app, headers)
+    response = await app.client.post(
+        "/api/v1/logs/query", headers=headers, json={"vm_id": vm_id, "start_time": 24192762117841846272}
+    )
+    assert response.status_code == 422

@@ -24,6 +24,7 @@ from pentad.surfaces.gateway.tasks import parse_uuid
 router = APIRouter(prefix="/api/v1/logs", tags=["Gateway: Logs"])
 LogReader = Annotated[Principal, RequirePermission("logs.read")]
 Level = Literal["debug", "info", "warning", "error"]
+MAX_EPOCH_MS = 253_402_300_799_999
 
 
 class LogQueryRequest(BaseModel):
@@ -33,8 +34,9 @@ class LogQueryRequest(BaseModel):
     task_id: str | None = None
     level: Level | None = None
     search_text: str | None = Field(default=None, max_length=500)
-    start_time: int | None = Field(default=None, ge=0, description="epoch milliseconds")
-    end_time: int | None = Field(default=None, ge=0, description="epoch milliseconds")
+    # epoch milliseconds, up to the last millisecond of year 9999 (what a datetime can hold)
+    start_time: int | None = Field(default=None, ge=0, le=MAX_EPOCH_MS, description="epoch milliseconds")
+    end_time: int | None = Field(default=None, ge=0, le=MAX_EPOCH_MS, description="epoch milliseconds")
     limit: int = Field(default=100, ge=1, le=1000)
 
 

@@ -1,0 +1,53 @@
+"""A bounded schemathesis run against a live server: every operation of every enabled surface, fixed
+seed, authenticated with an API key; no response may be a server error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.test_server_and_cli import PENTAD, Server, _env
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+
+
+def test_no_operation_answers_with_a_server_error(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    extra = {"PENTAD_SECURITY__ADMIN_PASSWORD": "fuzz-admin-password", "PENTAD_RATE_LIMITS__ENABLED": "false"}
+    created = subprocess.run(
+        [*PENTAD, "apikey", "create", "--user", "admin", "--name", "fuzz"],
+        env=_env(data_dir, **extra),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    key = created.stdout.strip()
+    server = Server(data_dir, **extra)
+    try:
+        result = subprocess.run(
+            [
+                str(SCHEMATHESIS),
+                "run",
+                f"{server.url}/api-docs/openapi.json",
+                "-H",
+                f"X-API-Key: {key}",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "10",
+                "--seed",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        log = server.stop()
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "Traceback" not in log
