@@ -33,8 +33,16 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the packaged model is assembled: once per test session, not once per app."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture
-async def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SettingsFactory]:
+async def make_settings(
+    tmp_path: Path, model_dir: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[SettingsFactory]:
     """Build Settings for a test: `make_settings(backend="postgres", rate_limits={...})`."""
     schemas: list[str] = []
 
@@ -47,6 +55,7 @@ async def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Async
                 "admin_email": "admin@vsmphoenix.io",
             },
             "redis": {"key_prefix": f"pentad-test-{secrets.token_hex(4)}"},
+            "llm": {"model_dir": str(model_dir)},
         }
         if backend == "postgres":
             schema = f"t_{secrets.token_hex(6)}"

@@ -28,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pentad.engines.llm.settings import LLMSettings
 from pentad.engines.sandbox.settings import SandboxSettings
 
 CONFIG_ENV_VAR = "PENTAD_CONFIG"
@@ -192,6 +193,12 @@ class AssistantSettings(SettingsGroup):
     imap_password: SecretStr | None = None
     imap_mailbox: str = "INBOX"
     important_senders: list[str] = Field(default_factory=list)  # mail from these counts as important
+    # WhatsApp Cloud API: the webhook's verify token and app secret, and where replies are sent
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_access_token: SecretStr | None = None
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    whatsapp_phone_number_id: str | None = None
 
 
 class VsmSettings(SettingsGroup):
@@ -227,6 +234,7 @@ class Settings(BaseSettings):
     vsm: VsmSettings = Field(default_factory=VsmSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")
