@@ -41,16 +41,21 @@ from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import ComponentHealth, HealthRegistry, Telemetry
 from pentad.core.webhooks.dispatcher import WebhookDispatcher
 from pentad.core.webhooks.service import WebhookService
+from pentad.engines.llm.access import close_llm, llm_service
 from pentad.engines.logs.loki import LokiPusher
 from pentad.engines.logs.store import LogStore
 from pentad.engines.sandbox.access import close_sandbox
 from pentad.migrations import upgrade
 from pentad.surfaces import assistant, builds, crm, gateway, vsm
+from pentad.surfaces.assistant import chat as assistant_chat
+from pentad.surfaces.assistant import health as assistant_health
 from pentad.surfaces.assistant import router as assistant_router
+from pentad.surfaces.assistant import whatsapp as assistant_whatsapp
 from pentad.surfaces.assistant.router import close_providers
 from pentad.surfaces.builds import auth as builds_auth
 from pentad.surfaces.builds import health as builds_health
 from pentad.surfaces.builds import ws as builds_ws
+from pentad.surfaces.crm import chat as crm_chat
 from pentad.surfaces.crm import info as crm_info
 from pentad.surfaces.crm import jobs as crm_jobs
 from pentad.surfaces.crm import realtime as crm_realtime
@@ -63,6 +68,7 @@ from pentad.surfaces.gateway import tasks as gateway_tasks
 from pentad.surfaces.vsm import agents as vsm_agents
 from pentad.surfaces.vsm import algedonic as vsm_algedonic
 from pentad.surfaces.vsm import auth as vsm_auth
+from pentad.surfaces.vsm import llm as vsm_llm
 from pentad.surfaces.vsm import realtime as vsm_realtime
 from pentad.surfaces.vsm import status as vsm_status
 from pentad.surfaces.vsm import webhooks as vsm_webhooks
@@ -152,6 +158,7 @@ def build_job_registry(settings: Settings) -> JobRegistry:
     crm_jobs.register(registry)
     gateway_jobs.register(registry)
     vsm_agents.register(registry)
+    assistant_whatsapp.register(registry)
     for module_name in settings.jobs.extra_modules:
         module = importlib.import_module(module_name)
         module.register(registry)
@@ -209,11 +216,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(vsm_agents.router)
         app.include_router(vsm_algedonic.router)
         app.include_router(vsm_status.router)
+        app.include_router(vsm_llm.router)
     if settings.surfaces.assistant:
         app.include_router(assistant_router.router)
+        app.include_router(assistant_chat.router)
+        app.include_router(assistant_whatsapp.router)
     if settings.surfaces.crm:
         app.include_router(crm_info.router)
         app.include_router(crm_router.router)
+        app.include_router(crm_chat.router)
         app.include_router(crm_realtime.router)
     if settings.surfaces.gateway:
         app.include_router(gateway_tasks.router)
@@ -266,7 +277,19 @@ async def _start(core: CoreServices) -> None:
 
     core.health.register("database", database_health)
     core.health.register("cache", cache_health)
+
+    async def inference_health() -> ComponentHealth:
+        result = await llm_service(core).health()
+        return ComponentHealth(
+            healthy=result.healthy,
+            latency_ms=result.latency_ms,
+            detail={"model": result.model, **({"status": result.detail} if result.detail else {})},
+        )
+
     core.health.register("event_bus", bus_health)
+    core.health.register("inference", inference_health)
+    if settings.surfaces.assistant:
+        assistant_health.register(core)
 
 
 async def _stop(core: CoreServices) -> None:
@@ -280,6 +303,7 @@ async def _stop(core: CoreServices) -> None:
         await core.runner.stop()
     await close_sandbox(core)
     await close_providers(core)
+    await close_llm(core)
     loki = core.extras.pop("loki", None)
     if isinstance(loki, LokiPusher):
         await loki.close()

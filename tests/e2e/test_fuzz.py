@@ -15,7 +15,13 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 def test_no_operation_answers_with_a_server_error(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    extra = {"PENTAD_SECURITY__ADMIN_PASSWORD": "fuzz-admin-password", "PENTAD_RATE_LIMITS__ENABLED": "false"}
+    extra = {
+        "PENTAD_SECURITY__ADMIN_PASSWORD": "fuzz-admin-password",
+        "PENTAD_RATE_LIMITS__ENABLED": "false",
+        # every chat operation really generates: keep answers short so the run stays bounded
+        "PENTAD_LLM__DEFAULT_MAX_TOKENS": "4",
+        "PENTAD_LLM__MAX_TOKENS_LIMIT": "4",
+    }
     created = subprocess.run(
         [*PENTAD, "apikey", "create", "--user", "admin", "--name", "fuzz"],
         env=_env(data_dir, **extra),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from pentad.core.db import Database
@@ -83,8 +85,15 @@ async def test_spec004_health_endpoints(running: RunningApp) -> None:
     assert basic["version"] == "3.0.0"
     assert (await running.client.get("/api/health/live")).status_code == 200
     assert (await running.client.get("/api/health/ready")).status_code == 200
-    status = (await running.client.get("/api/health/status")).json()
-    assert status["status"] == "operational"
+    # the local model loads on the first inference probe; until then only that component is down
+    for _ in range(150):
+        status = (await running.client.get("/api/health/status")).json()
+        if status["status"] == "operational":
+            break
+        assert status["status"] == "degraded"
+        assert {name for name, value in status["components"].items() if value != "healthy"} == {"inference"}
+        await asyncio.sleep(0.2)
+    assert status["status"] == "operational", status
     assert status["components"]["database"] == "healthy"
     assert set(status["metrics"]) == {
         "uptime_seconds",

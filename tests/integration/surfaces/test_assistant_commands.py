@@ -330,3 +330,32 @@ async def test_system_status(app: RunningApp) -> None:
     assert body["resources"]["database_size_mb"] > 0
     assert body["statistics"]["requests_total"] >= 3
     assert 0 < body["statistics"]["cache_hit_rate"] <= 1  # repeated keys hit the credential cache
+
+
+async def test_ready_all_checks_the_assistants_services(app: RunningApp) -> None:
+    body = (await app.client.get("/ready/all")).json()
+    services = body["services"]
+    for name in ("weather", "calendar", "email"):
+        assert services[name]["healthy"] is True, services[name]
+        assert services[name]["latency_ms"] >= 0
+    assert services["whatsapp"] == {
+        "healthy": False,
+        "configured": False,
+        "latency_ms": services["whatsapp"]["latency_ms"],
+    }
+
+
+async def test_ready_all_reports_a_weather_service_that_is_down(
+    make_settings: SettingsFactory, start_app: Any
+) -> None:
+    app: RunningApp = await start_app(
+        make_settings(
+            assistant={
+                "weather_url": f"http://127.0.0.1:{free_port()}",
+                "geocoding_url": f"http://127.0.0.1:{free_port()}",
+            }
+        )
+    )
+    body = (await app.client.get("/ready/all")).json()
+    assert body["services"]["weather"]["healthy"] is False
+    assert body["services"]["weather"]["error"]

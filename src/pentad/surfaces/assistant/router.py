@@ -14,6 +14,7 @@ from pentad.core.context import CoreServices
 from pentad.core.db import isoformat_z, utcnow
 from pentad.core.identity.dependencies import Core, RequirePermission, get_principal
 from pentad.core.identity.principal import Principal
+from pentad.engines.llm.access import llm_service
 from pentad.surfaces.assistant import commands, parse
 from pentad.surfaces.assistant.calendar import IcsCalendar
 from pentad.surfaces.assistant.mail import ImapMail, MaildirMail, MailProvider
@@ -99,7 +100,14 @@ async def execute(body: CommandRequest, principal: AssistantUser, core: Core) ->
 
 @router.post("/commands/parse", response_model=ParseResponse, summary="Parse a command without executing it")
 async def parse_command(body: ParseRequest, principal: AssistantUser, core: Core) -> ParseResponse:
-    return ParseResponse(**parse.parse(body.input, datetime.now(UTC), core.settings.assistant.timezone))
+    now, zone = datetime.now(UTC), core.settings.assistant.timezone
+    result = parse.parse(body.input, now, zone)
+    if not result["parsed"]:
+        service = llm_service(core)
+        await service.index(parse.INTENT_NAMESPACE, parse.intent_examples())  # embeds only once
+        hits = await service.search(parse.INTENT_NAMESPACE, body.input, limit=8)
+        result = parse.from_neighbours([(hit.key, hit.score) for hit in hits], body.input, now, zone)
+    return ParseResponse(**result)
 
 
 @router.get("/system/status", response_model=SystemStatus, summary="System status and resource usage")

@@ -9,12 +9,15 @@ Propagation (docs/surfaces/vsm.md): pain goes to S3 (audit) from intensity 0.4 a
 from __future__ import annotations
 
 import secrets
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pentad.core import channels
+from pentad.core.context import CoreServices
 from pentad.core.db import after_commit, isoformat_z, utcnow
 from pentad.core.identity.dependencies import Core, DbSession, RequirePermission
 from pentad.core.identity.principal import Principal
@@ -71,14 +74,15 @@ def propagate(kind: str, intensity: float) -> tuple[list[str], list[str]]:
     return targets, actions
 
 
-@router.post("/{kind}", response_model=SignalResponse, summary="Send an algedonic signal (pain or pleasure)")
-async def signal(
+async def raise_signal(
+    core: CoreServices,
+    session: AsyncSession,
     kind: Literal["pain", "pleasure"],
     body: SignalRequest,
-    principal: VsmWriter,
-    core: Core,
-    session: DbSession,
+    created_by: uuid.UUID | None,
 ) -> SignalResponse:
+    """Record a signal, alert its target systems, notify webhooks; used by the endpoint and by GoldRush's
+    `scale_up` action."""
     targets, actions = propagate(kind, body.intensity)
     record = AlgedonicSignal(
         id="alg_" + secrets.token_hex(6),
@@ -89,7 +93,7 @@ async def signal(
         signal_metadata=body.metadata,
         propagation=targets,
         actions_taken=actions,
-        created_by=principal.user_id,
+        created_by=created_by,
     )
     session.add(record)
     await session.flush()
@@ -148,3 +152,14 @@ async def signal(
         actions_taken=actions,
         timestamp=timestamp,
     )
+
+
+@router.post("/{kind}", response_model=SignalResponse, summary="Send an algedonic signal (pain or pleasure)")
+async def signal(
+    kind: Literal["pain", "pleasure"],
+    body: SignalRequest,
+    principal: VsmWriter,
+    core: Core,
+    session: DbSession,
+) -> SignalResponse:
+    return await raise_signal(core, session, kind, body, principal.user_id)
