@@ -68,6 +68,7 @@ from pentad.surfaces.gateway import tasks as gateway_tasks
 from pentad.surfaces.vsm import agents as vsm_agents
 from pentad.surfaces.vsm import algedonic as vsm_algedonic
 from pentad.surfaces.vsm import auth as vsm_auth
+from pentad.surfaces.vsm import goldrush as vsm_goldrush
 from pentad.surfaces.vsm import llm as vsm_llm
 from pentad.surfaces.vsm import realtime as vsm_realtime
 from pentad.surfaces.vsm import status as vsm_status
@@ -217,6 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(vsm_algedonic.router)
         app.include_router(vsm_status.router)
         app.include_router(vsm_llm.router)
+        app.include_router(vsm_goldrush.router)
     if settings.surfaces.assistant:
         app.include_router(assistant_router.router)
         app.include_router(assistant_chat.router)
@@ -290,6 +292,8 @@ async def _start(core: CoreServices) -> None:
     core.health.register("inference", inference_health)
     if settings.surfaces.assistant:
         assistant_health.register(core)
+    if settings.surfaces.vsm:
+        vsm_goldrush.register_actions(core)
 
 
 async def _stop(core: CoreServices) -> None:

@@ -28,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from pentad.engines.goldrush.settings import GoldrushSettings
 from pentad.engines.llm.settings import LLMSettings
 from pentad.engines.sandbox.settings import SandboxSettings
 
@@ -235,6 +236,7 @@ class Settings(BaseSettings):
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    goldrush: GoldrushSettings = Field(default_factory=GoldrushSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")
@@ -247,6 +249,8 @@ class Settings(BaseSettings):
                 raise ValueError("security.jwt_secret must be at least 32 characters in production")
         if self.rate_limits.storage == "redis" and self.redis.url is None:
             raise ValueError("rate_limits.storage = 'redis' needs redis.url")
+        if self.goldrush.window_backend == "redis" and self.redis.url is None:
+            raise ValueError("goldrush.window_backend = 'redis' needs redis.url")
         if self.bus.backend == "redis" and self.redis.url is None:
             raise ValueError("bus.backend = 'redis' needs redis.url")
         if self.jobs.runner == "celery" and not (self.jobs.broker_url or self.redis.url):

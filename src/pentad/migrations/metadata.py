@@ -5,6 +5,7 @@ from pentad.core.edge import models as edge_models
 from pentad.core.identity import models as identity_models
 from pentad.core.jobs import models as job_models
 from pentad.core.webhooks import models as webhook_models
+from pentad.engines.goldrush import models as goldrush_models
 from pentad.engines.llm import models as llm_models
 from pentad.engines.logs import models as log_models
 from pentad.surfaces.crm import models as crm_models
@@ -25,6 +26,7 @@ __all__ = [
     "crm_models",
     "edge_models",
     "gateway_models",
+    "goldrush_models",
     "identity_models",
     "include_object",
     "job_models",
