@@ -189,6 +189,7 @@ async def test_status_is_computed_from_live_state(app: RunningApp) -> None:
     assert set(first["systems"]) == {"s1", "s2", "s3", "s4", "s5"}
     assert first["systems"]["s1"]["agents"] == 0
     assert first["systems"]["s3"]["audit_status"] == "in_sync"
+    assert first["systems"]["s3"]["events_last_hour"] == 0
     assert first["systems"]["s5"]["policy_version"] == "1.0.0"
     await app.client.post("/api/vsm/agents", headers=headers, json={"name": "a", "type": "t"})
     await app.client.post(
@@ -201,7 +202,15 @@ async def test_status_is_computed_from_live_state(app: RunningApp) -> None:
         headers=headers,
         json={"source": "s1", "intensity": 0.3, "message": "fast deploy"},
     )
+    await app.client.post(
+        "/api/goldrush/patterns",
+        headers=headers,
+        json={"name": "any", "pattern": "type == 'x'", "actions": []},
+    )
+    await app.client.post("/api/goldrush/events", headers=headers, json={"type": "x"})
     after = (await app.client.get("/api/vsm/status", headers=headers)).json()["systems"]
+    assert after["s3"]["events_last_hour"] == 1
+    assert after["s3"]["patterns_active"] == 1
     assert after["s1"]["agents"] == 1
     assert after["s5"]["decisions_today"] == 1
     assert after["s4"]["intelligence_insights"] == 1

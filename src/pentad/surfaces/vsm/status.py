@@ -4,7 +4,8 @@
 - S2 (coordination): share of the last day's finished jobs that completed, times the share of bus
   messages delivered (not dropped for slow subscribers).
 - S3 (audit): checks the stored state is consistent right now: no job left running without a heartbeat,
-  no webhook delivery given up in the last hour. `in_sync` or `discrepancy`, with `last_audit` = now.
+  no webhook delivery given up in the last hour. `in_sync` or `discrepancy`, with `last_audit` = now;
+  it also reports the GoldRush events received in the last hour and the patterns in force.
 - S4 (intelligence): algedonic signals that reached S4 in the last day; variety absorption = share of the
   day's signals handled below S5 (not escalated).
 - S5 (policy): the configured policy version; decisions today = signals escalated to S5 since midnight UTC.
@@ -26,6 +27,7 @@ from pentad.core.identity.principal import Principal
 from pentad.core.jobs import states
 from pentad.core.jobs.models import Job
 from pentad.core.webhooks.models import WebhookDelivery
+from pentad.engines.goldrush.models import GoldrushEvent, GoldrushPattern
 from pentad.surfaces.vsm.models import Agent, AlgedonicSignal
 
 router = APIRouter(prefix="/api/vsm", tags=["VSM: Core"])
@@ -72,6 +74,10 @@ async def status(principal: VsmReader, core: Core, session: DbSession) -> Status
         WebhookDelivery.created_at >= now - timedelta(hours=1),
         model=WebhookDelivery,
     )
+    events_last_hour = await _count(
+        session, GoldrushEvent.received_at >= now - timedelta(hours=1), model=GoldrushEvent
+    )
+    patterns_active = await _count(session, model=GoldrushPattern)
     audit = "in_sync" if stale_jobs == 0 and failed_deliveries == 0 else "discrepancy"
 
     signals_today = list(
@@ -104,6 +110,8 @@ async def status(principal: VsmReader, core: Core, session: DbSession) -> Status
             "last_audit": isoformat_z(now),
             "stale_jobs": stale_jobs,
             "failed_deliveries": failed_deliveries,
+            "events_last_hour": events_last_hour,
+            "patterns_active": patterns_active,
         },
         "s4": {"status": "operational", "intelligence_insights": to_s4, "variety_absorption": variety},
         "s5": {
