@@ -36,6 +36,7 @@ from pentad.core.jobs.executor import JobRuntime
 from pentad.core.jobs.inprocess import InProcessRunner
 from pentad.core.jobs.registry import JobRegistry
 from pentad.core.jobs.service import JobService
+from pentad.core.logsetup import quiet_parameter_loggers
 from pentad.core.metrics_publisher import MetricsPublisher
 from pentad.core.surfaces import SurfaceMap
 from pentad.core.telemetry import ComponentHealth, HealthRegistry, Telemetry
@@ -184,6 +185,7 @@ def build_runner(core: CoreServices) -> JobRunner:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings if settings is not None else load_settings()
+    quiet_parameter_loggers()  # whoever configured logging, SQL parameters (secrets) stay out of it
     core = build_core(settings)
 
     @asynccontextmanager

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from pentad import __version__
 from pentad.config import ConfigError, Settings, load_settings
+from pentad.core import logsetup
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,6 +110,8 @@ def serve(
     except ConfigError as exc:
         errors.print(f"pentad: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    # uvicorn's own loggers propagate to ours (log_config=None), so access lines are redacted too
+    logsetup.configure(settings.logging.level, settings.logging.json_output, logsetup.secret_values(settings))
     console.print(
         f"Pentad {__version__} on http://{settings.server.host}:{settings.server.port} "
         f"(database: {'SQLite' if settings.database_url.startswith('sqlite') else 'PostgreSQL'}, "
@@ -119,6 +122,7 @@ def serve(
         host=settings.server.host,
         port=settings.server.port,
         log_level=settings.logging.level,
+        log_config=None,
         proxy_headers=True,
         ws="websockets-sansio",
     )
