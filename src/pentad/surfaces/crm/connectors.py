@@ -49,7 +49,8 @@ def masked(config: dict[str, Any]) -> dict[str, Any]:
     return {key: ("***" if key in SECRET_KEYS and value else value) for key, value in config.items()}
 
 
-def validate_config(kind: str, config: dict[str, Any]) -> None:
+def validate_config(kind: str, config: dict[str, Any], allowed_hosts: list[str]) -> None:
+    """Refuse at connect time what the sync job would refuse later, outbound URLs included (SSRF)."""
     mapping = config.get("field_mapping", {})
     if not isinstance(mapping, dict) or any(key not in DEAL_FIELDS for key in mapping):
         raise ValidationFailed(
@@ -61,6 +62,9 @@ def validate_config(kind: str, config: dict[str, Any]) -> None:
             "rest integrations need config.base_url",
             fields=[{"field": "config.base_url", "error": "required"}],
         )
+    for key in ("base_url", "url"):
+        if config.get(key):
+            check_outbound_url(str(config[key]), allowed_hosts, field=f"config.{key}")
 
 
 def _chunks(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:

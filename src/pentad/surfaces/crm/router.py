@@ -334,9 +334,13 @@ async def list_integrations(current: CurrentWorkspace, session: DbSession) -> In
     summary="Connect new integration",
 )
 async def connect_integration(
-    body: IntegrationCreate, current: CurrentWorkspace, principal: CurrentPrincipal, session: DbSession
+    body: IntegrationCreate,
+    current: CurrentWorkspace,
+    principal: CurrentPrincipal,
+    core: Core,
+    session: DbSession,
 ) -> IntegrationView:
-    validate_config(body.type, body.config)
+    validate_config(body.type, body.config, core.settings.webhooks.allowed_hosts)
     integration = Integration(
         workspace_id=current[0].id,
         type=body.type,
