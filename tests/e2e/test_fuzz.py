@@ -7,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.test_server_and_cli import PENTAD, Server, _env
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # ~100 operations x 10 examples; chat ones run the model
 def test_no_operation_answers_with_a_server_error(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -50,7 +54,7 @@ def test_no_operation_answers_with_a_server_error(tmp_path: Path) -> None:
             ],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=840,
             check=False,
         )
     finally:
