@@ -92,8 +92,11 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": not self.is_sqlite}
         if not self.is_sqlite:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            # named, so operators (and the fault tests) can tell Pentad's connections in pg_stat_activity
+            server_settings = {"application_name": f"pentad:{schema}"[:63] if schema else "pentad"}
             if schema:
-                kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+                server_settings["search_path"] = schema
+            kwargs["connect_args"] = {"server_settings": server_settings}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

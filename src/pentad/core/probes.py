@@ -15,6 +15,9 @@ from pentad.core.identity.dependencies import Core
 router = APIRouter(tags=["Health & Status"])
 
 READINESS_COMPONENTS = ("database", "inference")
+# Reported by /ready but not deciding it: every node shares them, so failing readiness on them would take
+# all nodes out of service at once, while requests still work degraded (docs/operations.md).
+REPORTED_COMPONENTS = ("cache", "event_bus")
 
 
 class HealthResponse(BaseModel):
@@ -27,6 +30,8 @@ class ReadyResponse(BaseModel):
     status: str = Field(examples=["ready"])
     inference: dict[str, Any] | None = None
     database: dict[str, Any] | None = None
+    cache: dict[str, Any] | None = None
+    event_bus: dict[str, Any] | None = None
 
 
 class ReadyAllResponse(BaseModel):
@@ -56,9 +61,9 @@ async def health(core: Core) -> HealthResponse:
     summary="Readiness probe with inference engine status",
 )
 async def ready(core: Core) -> JSONResponse:
-    names = [name for name in READINESS_COMPONENTS if name in core.health.names]
+    names = [name for name in (*READINESS_COMPONENTS, *REPORTED_COMPONENTS) if name in core.health.names]
     results = await core.health.check_all(names)
-    healthy = all(result.healthy for result in results.values())
+    healthy = all(result.healthy for name, result in results.items() if name in READINESS_COMPONENTS)
     body: dict[str, Any] = {"status": "ready" if healthy else "not_ready"}
     body.update({name: result.as_dict() for name, result in results.items()})
     return JSONResponse(body, status_code=200 if healthy else 503)

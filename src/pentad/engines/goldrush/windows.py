@@ -13,9 +13,14 @@ from __future__ import annotations
 import math
 import uuid
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from redis.exceptions import RedisError
+
+from pentad.core.errors import ServiceUnavailable
 from pentad.engines.goldrush.compiler import threshold_met
 
 if TYPE_CHECKING:
@@ -193,6 +198,19 @@ return #oldest > 0 and 1 or 0
 """
 
 
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """A window that cannot be read cannot be counted honestly: the event is refused, not half-matched."""
+    try:
+        yield
+    except (RedisError, OSError) as error:
+        raise ServiceUnavailable(
+            "GoldRush window state (Redis) is unavailable; retry shortly",
+            details={"reason": type(error).__name__},
+            headers={"Retry-After": "5"},
+        ) from None
+
+
 def _ttl_ms(window: float) -> str:
     return str(int(window * 1000) + 1000)
 
@@ -220,34 +238,36 @@ class RedisWindows:
         op: str,
         threshold: float,
     ) -> Observation:
-        fired, measured = await self._observe(
-            keys=[f"{self.prefix}a:{key}"],
-            args=[
-                repr(now),
-                repr(now - window),
-                repr(value),
-                function,
-                op,
-                repr(threshold),
-                uuid.uuid4().hex,
-                _ttl_ms(window),
-                self.max_entries,
-            ],
-        )
+        arguments: list[str | int] = [
+            repr(now),
+            repr(now - window),
+            repr(value),
+            function,
+            op,
+            repr(threshold),
+            uuid.uuid4().hex,
+            _ttl_ms(window),
+            self.max_entries,
+        ]
+        with _reachable():
+            fired, measured = await self._observe(keys=[f"{self.prefix}a:{key}"], args=arguments)
         text = measured.decode() if isinstance(measured, bytes) else str(measured)
         return Observation(bool(int(fired)), float(text) if text else None)
 
     async def remember(self, key: str, now: float, window: float) -> None:
-        await self._remember(
-            keys=[f"{self.prefix}s:{key}"],
-            args=[repr(now), repr(now - window), uuid.uuid4().hex, _ttl_ms(window), self.max_entries],
-        )
+        with _reachable():
+            await self._remember(
+                keys=[f"{self.prefix}s:{key}"],
+                args=[repr(now), repr(now - window), uuid.uuid4().hex, _ttl_ms(window), self.max_entries],
+            )
 
     async def consume(self, key: str, now: float, window: float) -> bool:
-        return bool(int(await self._consume(keys=[f"{self.prefix}s:{key}"], args=[repr(now - window)])))
+        with _reachable():
+            return bool(int(await self._consume(keys=[f"{self.prefix}s:{key}"], args=[repr(now - window)])))
 
     async def forget(self, prefix: str) -> None:
-        for kind in ("a", "s"):
-            match = f"{self.prefix}{kind}:{prefix}*"
-            async for name in self.redis.scan_iter(match=match, count=500):
-                await self.redis.delete(name)
+        with _reachable():
+            for kind in ("a", "s"):
+                match = f"{self.prefix}{kind}:{prefix}*"
+                async for name in self.redis.scan_iter(match=match, count=500):
+                    await self.redis.delete(name)
