@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -96,8 +97,15 @@ class Execution:
         if self._block_fd is not None:
             fd_args += ["--block-fd", str(self._block_fd[0])]
         self._argv = [*sandbox_argv, *fd_args, "--", *command]
-        self._user = user
-        self._group = group
+        if user is not None:
+            # setpriv (util-linux) drops to the VM's uid in the child, instead of create_subprocess_exec's
+            # user/group arguments, which uvloop (the event loop of `pentad serve`) does not accept
+            setpriv = shutil.which("setpriv")
+            if setpriv is None:
+                raise SandboxUnavailable("the sandbox needs setpriv (util-linux) to drop privileges")
+            group_id = group if group is not None else user
+            drop = [setpriv, f"--reuid={user}", f"--regid={group_id}", "--clear-groups", "--"]
+            self._argv = [*drop, *self._argv]
         self._stdin = stdin
         self._timeout_s = timeout_s
         self._cap = output_cap
@@ -136,9 +144,6 @@ class Execution:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 pass_fds=child_fds,
-                user=self._user,
-                group=self._group,
-                extra_groups=[] if self._user is not None else None,
                 start_new_session=True,  # signals aimed at the service's process group do not reach it
             )
         except OSError as exc:
