@@ -9,11 +9,15 @@ that point at loopback, link-local or private addresses are refused unless the h
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from pentad.core.webhooks.models import WebhookDelivery, WebhookSubscription
 from tests.helpers import RunningApp, SettingsFactory, login_admin
+from tests.receivers import Receiver
 
 HOSTILE = [
     "' OR '1'='1",
@@ -168,3 +172,32 @@ async def test_allow_listed_internal_host_is_accepted(
         json={"url": "http://169.254.169.254/", "events": ["*"], "secret": "s" * 16},
     )
     assert still_refused.status_code == 422
+
+
+async def test_delivery_rechecks_where_a_saved_url_now_points(
+    backend: str, make_settings: SettingsFactory, start_app: Any, receiver: Receiver
+) -> None:
+    """A subscription saved when its host was acceptable (here: written straight to the table, as if
+    DNS had moved since) is refused at delivery time, and the receiver never hears from Pentad."""
+    fast = {"poll_seconds": 0.05, "backoff_seconds": 0.05, "max_attempts": 2}
+    app: RunningApp = await start_app(make_settings(backend, webhooks=fast))
+    async with app.core.db.transaction() as session:
+        owner = await app.core.identity.find_user(session, "admin")
+        session.add(
+            WebhookSubscription(
+                id="wh_moved", owner_id=owner.id, style="vsm", url=receiver.url, events=["*"], secret="s" * 16
+            )
+        )
+    async with app.core.db.transaction() as session:
+        await app.core.webhooks.emit(session, "system.alert", {"id": "a1"}, style="vsm")
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        async with app.core.db.transaction() as session:
+            delivery = (await session.execute(select(WebhookDelivery))).scalar_one()
+        if delivery.status == "failed":
+            break
+        assert asyncio.get_running_loop().time() < deadline, delivery.status
+        await asyncio.sleep(0.05)
+    assert delivery.last_error is not None
+    assert delivery.last_error.startswith("refused: host '127.0.0.1' resolves to a non-public address")
+    assert receiver.received == []

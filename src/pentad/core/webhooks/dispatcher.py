@@ -18,8 +18,10 @@ from sqlalchemy import select, update
 
 from pentad.config import WebhookSettings
 from pentad.core.db import Database, utcnow
+from pentad.core.errors import ApiError
 from pentad.core.webhooks.models import WebhookDelivery, WebhookSubscription
 from pentad.core.webhooks.signing import sign
+from pentad.core.webhooks.urls import check_outbound_url
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,12 @@ class WebhookDispatcher:
         }
         status_code: int | None = None
         error: str | None = None
+        try:
+            # checked again at delivery: the name may resolve elsewhere than when it was saved
+            await asyncio.to_thread(check_outbound_url, subscription.url, self._settings.allowed_hosts)
+        except ApiError as exc:
+            await self._record(delivery, subscription, None, f"refused: {exc.message}"[:500])
+            return
         try:
             response = await self._client.post(subscription.url, content=body, headers=headers)
             status_code = response.status_code
