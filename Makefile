@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 LINT_PATHS := src tests bench
 
-.PHONY: install serve test lint format typecheck imports check bench clean
+.PHONY: install serve test lint format typecheck imports check bench load clean
 
 # Re-run pip only when the project's dependencies change. pip's cache keeps the compiled
 # llama-cpp-python wheel, so a fresh venv does not rebuild llama.cpp (no --no-cache-dir here).
@@ -42,6 +42,11 @@ check: lint typecheck imports
 
 bench: install
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+load: install  ## 60 s of mixed traffic on SQLite, then on PostgreSQL + Redis (docs/performance.md)
+	$(BIN)/pip install --quiet -e '.[load]'
+	scripts/ensure-services
+	$(BIN)/python bench/load_mixed.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
