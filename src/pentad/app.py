@@ -55,6 +55,8 @@ from pentad.surfaces.assistant import whatsapp as assistant_whatsapp
 from pentad.surfaces.assistant.router import close_providers
 from pentad.surfaces.builds import auth as builds_auth
 from pentad.surfaces.builds import health as builds_health
+from pentad.surfaces.builds import jobs as builds_jobs
+from pentad.surfaces.builds import router as builds_router
 from pentad.surfaces.builds import ws as builds_ws
 from pentad.surfaces.crm import chat as crm_chat
 from pentad.surfaces.crm import info as crm_info
@@ -161,6 +163,7 @@ def build_job_registry(settings: Settings) -> JobRegistry:
     gateway_jobs.register(registry)
     vsm_agents.register(registry)
     assistant_whatsapp.register(registry)
+    builds_jobs.register(registry)
     for module_name in settings.jobs.extra_modules:
         module = importlib.import_module(module_name)
         module.register(registry)
@@ -238,6 +241,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.surfaces.builds:
         app.include_router(builds_auth.router)
         app.include_router(builds_health.router)
+        app.include_router(builds_router.router)
         app.include_router(builds_ws.router)
     return app
 

@@ -208,6 +208,22 @@ class VsmSettings(SettingsGroup):
     )  # S5's current policy, as `/api/vsm/status` reports
 
 
+class BuildsSettings(SettingsGroup):
+    """spec 004: where projects live, which model writes code, how tests run (docs/surfaces/builds.md)."""
+
+    projects_dir: Path | None = None  # None: <server.data_dir>/projects
+    model: str | None = None  # None: llm.default_model; any configured id (an OpenAI-compatible coder)
+    max_files: int = Field(default=6, ge=1, le=50)
+    max_tokens_per_file: int = Field(default=384, ge=16, le=8192)
+    planning_max_tokens: int = Field(default=96, ge=16, le=2048)
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    test_timeout_s: float = Field(default=120, gt=0, le=3600)
+    vm_memory_mb: int = Field(default=512, ge=64, le=65536)
+    vm_python: str = "/usr/bin/python3"  # inside the VM; needs pytest and coverage (Debian packages)
+    analysis_wait_s: float = Field(default=30, ge=0, le=600)  # POST /api/analysis/ waits this long
+    clone_timeout_s: float = Field(default=120, gt=0, le=3600)
+
+
 class LoggingSettings(SettingsGroup):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_output: bool = False
@@ -237,6 +253,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     goldrush: GoldrushSettings = Field(default_factory=GoldrushSettings)
+    builds: BuildsSettings = Field(default_factory=BuildsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pentad.surfaces.builds.projects import projects_root
 from tests.helpers import RunningApp, SettingsFactory, login_admin
 from tests.integration.surfaces.crm_helpers import user_headers
 from tests.receivers import Receiver
@@ -54,6 +55,7 @@ async def app(backend: str, make_settings: SettingsFactory, start_app: Any) -> R
         webhooks={"allowed_hosts": ["127.0.0.1"]},
         jobs={"poll_seconds": 0.1},
         rate_limits={"enabled": False},
+        builds={"analysis_wait_s": 0, "max_tokens_per_file": 16, "planning_max_tokens": 16},
     )
     return await start_app(settings)  # type: ignore[no-any-return]
 
@@ -119,6 +121,18 @@ async def bobs_objects(
     task = await _task(app, bob, created["task_id"])
     assert task["status"] == "completed", task
     members = await _ok(await client.get(f"/api/v1/workspaces/{wid}/members", headers=bob))
+    build = await _ok(
+        await client.post(
+            "/api/build/", headers=bob, json={"project_name": "bobs-app", "goal": "Add a helper"}
+        ),
+        202,
+    )
+    project = projects_root(app.core) / members["members"][0]["user_id"].replace("-", "") / "bobs-code"
+    project.mkdir(parents=True)
+    (project / "main.py").write_text("def main() -> int:\n    return 1\n")
+    analysis = await _ok(
+        await client.post("/api/analysis/", headers=bob, json={"project_name": "bobs-code"}), 202
+    )
     return {
         "workspace_id": wid,
         "deal_id": deal["id"],
@@ -129,6 +143,8 @@ async def bobs_objects(
         "vm_id": task["result"]["vm_id"],
         "task_id": created["task_id"],
         "user_id": members["members"][0]["user_id"],
+        "build_id": build["task_id"],
+        "analysis_id": analysis["analysis_id"],
     }
 
 
@@ -174,6 +190,8 @@ def fill(path: str, ids: dict[str, str]) -> str:
     values = dict(ids)
     if path.startswith("/api/webhooks/"):
         values["webhook_id"] = ids["vsm_webhook_id"]
+    if path.startswith("/api/build/"):
+        values["task_id"] = ids["build_id"]
     return path.format(**values)
 
 
@@ -214,6 +232,7 @@ def test_every_id_route_is_covered(app: RunningApp) -> None:
         "vm_id",
         "task_id",
         "user_id",
+        "analysis_id",
     }
     for method, template in id_routes(app):
         if (method, template) in NOT_OWNED:

@@ -13,7 +13,14 @@ models.py           AnalysisResult and its parts
 settings.py         AnalysisSettings: caps, timeouts, thresholds
 """
 
-from pentad.engines.analysis.engine import ANALYSIS_TYPES, ProgressCallback, analyze, validate_analysis_types
+from pentad.engines.analysis.engine import (
+    ANALYSIS_TYPES,
+    ProgressCallback,
+    ProjectTestRun,
+    analyze,
+    run_tests,
+    validate_analysis_types,
+)
 from pentad.engines.analysis.errors import (
     AnalysisError,
     InvalidAnalysisRequest,
@@ -42,6 +49,7 @@ from pentad.engines.analysis.runner import (
     CommandRunner,
     LocalCommandRunner,
     SandboxCommandRunner,
+    SplitRunner,
 )
 from pentad.engines.analysis.settings import AnalysisSettings
 
@@ -61,11 +69,13 @@ __all__ = [
     "LocalCommandRunner",
     "ProgressCallback",
     "ProjectSnapshot",
+    "ProjectTestRun",
     "ProjectTooLarge",
     "QualityReport",
     "SandboxCommandRunner",
     "ScoreBreakdown",
     "SecurityIssue",
+    "SplitRunner",
     "ToolFailed",
     "ToolFailure",
     "TypeErrorDetail",
@@ -73,5 +83,6 @@ __all__ = [
     "UntestedFunction",
     "WorkspaceFailed",
     "analyze",
+    "run_tests",
     "validate_analysis_types",
 ]

@@ -204,6 +204,8 @@ def _assemble(
             result.quality = quality.build_report(lint, functions, maintainability, breakdown)
         if collected.coverage is not None:
             result.coverage_percent = collected.coverage.percent
+            result.tests_passed = collected.coverage.tests_passed
+            result.tests_failed = collected.coverage.tests_failed
             result.uncovered_lines = collected.coverage.missing
             result.untested_functions = testcoverage.untested_functions(parsed, collected.coverage)
     has_tests: bool | None = snapshot.has_tests if "quality" in types and run_tests else None
@@ -219,3 +221,33 @@ def _assemble(
         coverage_target=settings.coverage_target,
         limit=settings.max_recommendations,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectTestRun:
+    passed: int
+    failed: int
+    coverage_percent: float | None
+    error: str | None  # why the tests could not run or report (no tests, collection error, timeout)
+
+
+async def run_tests(
+    project_dir: str | os.PathLike[str],
+    *,
+    runner: CommandRunner,
+    settings: AnalysisSettings | None = None,
+    allowed_root: str | os.PathLike[str] | None = None,
+) -> ProjectTestRun:
+    """The project's tests under coverage, with `runner` (a sandbox VM for untrusted code)."""
+    settings = settings or AnalysisSettings()
+    root = Path(allowed_root) if allowed_root is not None else None
+    snapshot = await asyncio.to_thread(scan_project, project_dir, settings, allowed_root=root)
+    if not snapshot.has_tests:
+        return ProjectTestRun(0, 0, None, "the project has no tests")
+    extra = {testcoverage.COVERAGE_RC: testcoverage.COVERAGE_RC_TEXT}
+    try:
+        async with runner.workspace(snapshot, extra) as workspace:
+            data = await testcoverage.run_coverage(runner, workspace, snapshot, settings)
+    except ToolFailed as exc:
+        return ProjectTestRun(0, 0, None, exc.message)
+    return ProjectTestRun(data.tests_passed, data.tests_failed, data.percent, None)

@@ -98,6 +98,8 @@ class AnalysisResult(BaseModel):
     type_errors: int | None = None  # None unless "types" ran and mypy succeeded
     type_error_details: list[TypeErrorDetail] = Field(default_factory=list)
     coverage_percent: float | None = None  # None when there are no tests or they were not run
+    tests_passed: int | None = None  # likewise
+    tests_failed: int | None = None
     uncovered_lines: dict[str, list[int]] = Field(default_factory=dict)
     untested_functions: list[UntestedFunction] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)

@@ -257,6 +257,66 @@ class SandboxCommandRunner:
         )
 
 
+class SplitRunner:
+    """Static tools on the host, the project's own code in a sandbox VM.
+
+    ruff, radon, bandit and mypy only read the code; `coverage run -m pytest` executes it, and a project
+    is untrusted input. So `python -m <module>` for a module in `sandboxed` runs in the VM (with the VM's
+    Python), everything else on the host. The project is copied to both places; paths the VM prints are
+    mapped back to the host copy, so parsers see one workspace.
+    """
+
+    def __init__(
+        self,
+        host: LocalCommandRunner,
+        sandbox: SandboxCommandRunner,
+        sandboxed: frozenset[str] = frozenset({"coverage", "pytest"}),
+    ) -> None:
+        self.host = host
+        self.sandbox = sandbox
+        self.sandboxed = sandboxed
+        self.python = host.python
+        self._places: dict[str, str] = {}  # host workspace -> VM workspace
+
+    @asynccontextmanager
+    async def workspace(
+        self, snapshot: ProjectSnapshot, extra_files: Mapping[str, bytes]
+    ) -> AsyncIterator[str]:
+        async with (
+            self.host.workspace(snapshot, extra_files) as on_host,
+            self.sandbox.workspace(snapshot, extra_files) as in_vm,
+        ):
+            self._places[on_host] = in_vm
+            try:
+                yield on_host
+            finally:
+                self._places.pop(on_host, None)
+
+    async def run(
+        self,
+        command: str,
+        args: Sequence[str],
+        *,
+        cwd: str,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        in_vm = self._places.get(cwd)
+        runs_project = (
+            command == self.python and len(args) > 1 and args[0] == "-m" and args[1] in self.sandboxed
+        )
+        if in_vm is None or not runs_project:
+            return await self.host.run(command, args, cwd=cwd, timeout_s=timeout_s, env=env)
+        result = await self.sandbox.run(self.sandbox.python, args, cwd=in_vm, timeout_s=timeout_s, env=env)
+        return CommandResult(
+            exit_code=result.exit_code,
+            stdout=result.stdout.replace(in_vm, cwd),
+            stderr=result.stderr.replace(in_vm, cwd),
+            timed_out=result.timed_out,
+            duration_ms=result.duration_ms,
+        )
+
+
 def _tar(snapshot: ProjectSnapshot, extra_files: Mapping[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:

@@ -10,6 +10,7 @@ function are not listed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -53,6 +54,21 @@ class CoverageData:
     percent: float
     executed: dict[str, frozenset[int]]
     missing: dict[str, list[int]]
+    tests_passed: int = 0
+    tests_failed: int = 0  # failed plus errored
+
+
+_SUMMARY = re.compile(r"(\d+) (passed|failed|errors?)\b")
+
+
+def test_counts(pytest_output: str) -> tuple[int, int]:
+    """(passed, failed or errored) from pytest's closing summary line ("3 passed, 1 failed in 0.2s")."""
+    lines = [line for line in pytest_output.strip().splitlines() if line.strip()]
+    summary = lines[-1] if lines else ""
+    counts = {"passed": 0, "failed": 0}
+    for number, word in _SUMMARY.findall(summary):
+        counts["passed" if word == "passed" else "failed"] += int(number)
+    return counts["passed"], counts["failed"]
 
 
 async def run_coverage(
@@ -89,7 +105,10 @@ async def run_coverage(
         executed[rel] = frozenset(item.executed_lines)
         if item.missing_lines:
             missing[rel] = sorted(item.missing_lines)
-    return CoverageData(round(data.totals.percent_covered, 2), executed, dict(sorted(missing.items())))
+    passed, failed = test_counts(tests.stdout)
+    return CoverageData(
+        round(data.totals.percent_covered, 2), executed, dict(sorted(missing.items())), passed, failed
+    )
 
 
 def untested_functions(parsed: dict[str, ParsedFile], coverage: CoverageData) -> list[UntestedFunction]:

@@ -74,7 +74,7 @@ async def _stream(websocket: WebSocket, task_id: str, kind: str) -> None:
             allowed = (
                 job is not None
                 and _is_kind(job.type, kind)
-                and (job.owner_id == principal.user_id or principal.is_admin)
+                and (job.owner_id == principal.user_id or principal.is_admin or "viewer" in principal.roles)
             )
             snapshot = job_snapshot(job) if job is not None and allowed else None
         if snapshot is None:
