@@ -25,6 +25,9 @@ def test_no_operation_answers_with_a_server_error(tmp_path: Path) -> None:
         # every chat operation really generates: keep answers short so the run stays bounded
         "PENTAD_LLM__DEFAULT_MAX_TOKENS": "4",
         "PENTAD_LLM__MAX_TOKENS_LIMIT": "4",
+        "PENTAD_BUILDS__MAX_TOKENS_PER_FILE": "16",
+        "PENTAD_BUILDS__PLANNING_MAX_TOKENS": "16",
+        "PENTAD_BUILDS__ANALYSIS_WAIT_S": "0",
     }
     created = subprocess.run(
         [*PENTAD, "apikey", "create", "--user", "admin", "--name", "fuzz"],
