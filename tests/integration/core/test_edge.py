@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.helpers import REDIS_URL, RunningApp, SettingsFactory, login_admin
@@ -160,3 +162,21 @@ async def test_failed_requests_are_not_replayed(running: RunningApp) -> None:
     replay = await running.client.post("/api/auth/login", json=bad, headers={"Idempotency-Key": "f-1"})
     assert replay.status_code == 401
     assert replay.headers.get("Idempotent-Replayed") == "true"  # 4xx is a final answer; 5xx would not be kept
+
+
+async def test_a_repeat_sent_the_moment_the_answer_arrives_is_replayed(
+    make_settings: SettingsFactory, start_server: Any
+) -> None:
+    """Over real HTTP the client has the answer before the app returns; the record must already be saved
+    (found by the SDK's tests: a fast retry used to get 409 "already in progress")."""
+    server = await start_server(make_settings(rate_limits={"enabled": False}))
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        auth = {"Authorization": f"Bearer {(await login_admin(client))['access_token']}"}
+        for attempt in range(20):
+            headers = {**auth, "Idempotency-Key": f"fast-repeat-{attempt}"}
+            body = {"type": "fast.repeat", "data": {"n": attempt}}
+            first = await client.post("/api/goldrush/events", headers=headers, json=body)
+            again = await client.post("/api/goldrush/events", headers=headers, json=body)
+            assert again.status_code == first.status_code == 200, again.text
+            assert again.headers["idempotent-replayed"] == "true"
+            assert again.json()["event_id"] == first.json()["event_id"]

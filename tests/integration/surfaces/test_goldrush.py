@@ -321,6 +321,10 @@ async def test_spec_query_groups_in_the_database(app: RunningApp) -> None:
         },
     )
     assert averaged.json()["results"] == [{"value": pytest.approx(230 / 3)}]
+    everything = await app.client.post(
+        "/api/goldrush/query", headers=headers, json={"query": {"aggregation": "count"}}
+    )
+    assert everything.json()["results"] == [{"value": 6}]
     for bad in (
         {"query": {"aggregation": "sum"}},  # sum of what?
         {"query": {"aggregation": "count", "group_by": ["country; DROP TABLE goldrush_events"]}},

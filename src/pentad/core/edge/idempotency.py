@@ -114,7 +114,10 @@ class IdempotencyMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        stored = False
+
         async def capture_send(message: Message) -> None:
+            nonlocal stored
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
                 captured["headers"] = list(message.get("headers", []))
@@ -125,12 +128,18 @@ class IdempotencyMiddleware:
                     captured["streaming"] = True
                 if message.get("more_body"):
                     captured["streaming"] = True
+                else:
+                    # saved before the last byte leaves: a client that repeats the request the moment it
+                    # has its answer must get the replay, not "already in progress"
+                    await self._store(core, owner, key, captured)
+                    stored = True
             await send(message)
 
         try:
             await self.app(scope, replay_receive, capture_send)
         finally:
-            await self._store(core, owner, key, captured)
+            if not stored:
+                await self._store(core, owner, key, captured)
 
     async def _replay(
         self, scope: Scope, send: Send, record: IdempotencyRecord, request_hash: str, surface: str

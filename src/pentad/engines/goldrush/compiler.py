@@ -158,19 +158,49 @@ def compile_condition(node: Expr) -> Predicate:
         inner = compile_condition(node.operand)
         return lambda event: not inner(event)
     if isinstance(node, And):
-        parts = tuple(compile_condition(term) for term in node.operands)
-        if len(parts) == 2:
-            first, second = parts
-            return lambda event: first(event) and second(event)
-        return lambda event: all(part(event) for part in parts)
+        return _all_of(tuple(compile_condition(term) for term in node.operands))
     if isinstance(node, Or):
-        parts = tuple(compile_condition(term) for term in node.operands)
-        if len(parts) == 2:
-            first, second = parts
-            return lambda event: first(event) or second(event)
-        return lambda event: any(part(event) for part in parts)
+        return _any_of(tuple(compile_condition(term) for term in node.operands))
     # the parser only lets aggregates and sequences appear where compile_pattern takes them apart
     raise TypeError(f"{type(node).__name__} is not a per-event condition")
+
+
+def _all_of(parts: tuple[Predicate, ...]) -> Predicate:
+    # short chains as one expression: no generator, no loop (the common alert rule has 2 to 4 terms)
+    if len(parts) == 2:
+        a, b = parts
+        return lambda event: a(event) and b(event)
+    if len(parts) == 3:
+        a, b, c = parts
+        return lambda event: a(event) and b(event) and c(event)
+    if len(parts) == 4:
+        a, b, c, d = parts
+        return lambda event: a(event) and b(event) and c(event) and d(event)
+
+    def every(event: Event) -> bool:
+        for part in parts:
+            if not part(event):
+                return False
+        return True
+
+    return every
+
+
+def _any_of(parts: tuple[Predicate, ...]) -> Predicate:
+    if len(parts) == 2:
+        a, b = parts
+        return lambda event: a(event) or b(event)
+    if len(parts) == 3:
+        a, b, c = parts
+        return lambda event: a(event) or b(event) or c(event)
+
+    def some(event: Event) -> bool:
+        for part in parts:
+            if part(event):
+                return True
+        return False
+
+    return some
 
 
 def _operand(operand: Operand) -> Getter:

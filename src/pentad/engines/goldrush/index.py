@@ -10,6 +10,7 @@ patterns with no usable equality (scanned for every event). The result keeps pat
 
 from __future__ import annotations
 
+from collections import abc
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -104,13 +105,28 @@ class PatternIndex:
                 if field is None:
                     field = self._fields[segments] = _Field(path_getter(segments), {})
                 for key in keys:
-                    field.buckets.setdefault(key, []).append(position)
+                    bucket = field.buckets.setdefault(key, [])
+                    if not bucket or bucket[-1] != position:
+                        bucket.append(position)
+        # the common case, every pattern filed under one field (the event type): hand out ready lists
+        self._single: dict[Hashable, tuple[CompiledPattern, ...]] | None = None
+        self._single_get: Getter | None = None
+        if len(self._fields) == 1 and not self._always:
+            (field,) = self._fields.values()
+            self._single_get = field.get
+            self._single = {
+                key: tuple(self.patterns[position] for position in bucket)
+                for key, bucket in field.buckets.items()
+            }
 
     @property
     def unindexed(self) -> int:
         return len(self._always)
 
-    def candidates(self, event: Event) -> list[CompiledPattern]:
+    def candidates(self, event: Event) -> abc.Sequence[CompiledPattern]:
+        if self._single is not None and self._single_get is not None:
+            key = value_key(self._single_get(event))
+            return self._single.get(key, ()) if key is not None else ()
         chosen: set[int] = set(self._always)
         for field in self._fields.values():
             key = value_key(field.get(event))

@@ -77,7 +77,7 @@ async def aggregate(session: AsyncSession, query: AggregateQuery) -> list[dict[s
     """One row per group: the group's field values and `value`, the largest values first."""
     groups = [_text(name).label(f"g{index}") for index, name in enumerate(query.group_by)]
     measure = _measure(query).label("value")
-    statement = select(*groups, measure)
+    statement = select(*groups, measure).select_from(GoldrushEvent)  # count() alone names no table
     if query.event_types:
         statement = statement.where(GoldrushEvent.type.in_(query.event_types))
     if query.start is not None:

@@ -56,6 +56,8 @@ def resolve_root(event: Mapping[str, Any], root: str) -> Any:
 
 
 def step(value: Any, segment: Segment) -> Any:
+    if type(value) is dict:  # parsed JSON: skip the slower abstract-class check
+        return value.get(segment if isinstance(segment, str) else str(segment), MISSING)
     if isinstance(value, Mapping):
         return value.get(segment if isinstance(segment, str) else str(segment), MISSING)
     if isinstance(value, list | tuple) and isinstance(segment, int) and 0 <= segment < len(value):
@@ -126,6 +128,8 @@ def contains(container: Any, item: Any) -> bool:
 def value_key(value: Any) -> Hashable | None:
     """A hashable key under which equal JSON scalars meet (`1` and `1.0` do, `1` and `true` do not);
     None for values no index bucket holds (lists, objects, MISSING)."""
+    if type(value) is str:  # the usual case, an event type
+        return ("s", value)
     if isinstance(value, bool):
         return ("b", value)
     if is_number(value):

@@ -64,4 +64,4 @@ def test_index_narrows() -> None:
     index = PatternIndex(compiled)
     assert index.unindexed == 0
     assert [pattern.id for pattern in index.candidates({"type": "type500", "data": {}})] == ["p500"]
-    assert index.candidates({"type": "nothing", "data": {}}) == []
+    assert list(index.candidates({"type": "nothing", "data": {}})) == []
