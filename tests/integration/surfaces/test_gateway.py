@@ -293,3 +293,17 @@ async def test_regression_fuzz_huge_timestamp_is_422_not_500(app: RunningApp) ->
         "/api/v1/logs/query", headers=headers, json={"vm_id": vm_id, "start_time": 24192762117841846272}
     )
     assert response.status_code == 422
+
+
+async def test_regression_fuzz_huge_offsets_are_not_500(app: RunningApp) -> None:
+    # found by schemathesis: an offset past 2**63 overflowed SQLite's integer
+    headers = await user_headers(app, "ops")
+    vm_id = await create_vm(app, headers)
+    executions = await app.client.get(f"/api/v1/vms/{vm_id}/executions?offset={2**70}", headers=headers)
+    assert executions.status_code == 200
+    assert executions.json()["executions"] == []
+    workspace = (await app.client.post("/api/v1/workspaces", headers=headers, json={"name": "w"})).json()
+    deals = await app.client.get(
+        f"/api/v1/workspaces/{workspace['id']}/deals?offset={2**70}", headers=headers
+    )
+    assert deals.status_code in (400, 422)

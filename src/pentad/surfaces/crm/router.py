@@ -267,7 +267,7 @@ async def list_deals(
     stage: Stage | None = None,
     assigned_to: Annotated[str | None, Query(alias="assignedTo")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,  # SQLite holds 64-bit integers only
 ) -> DealList:
     deals, total = await crm.list_deals(
         session, current[0].id, stage=stage, assigned_to=assigned_to, limit=limit, offset=offset

@@ -217,6 +217,9 @@ async def execute(
     return ExecuteAccepted(task_id=str(job.id), vm_id=str(vm.id), status=job.status)
 
 
+MAX_OFFSET = 2**62
+
+
 @router.get("/{vm_id}/executions", response_model=ExecutionList, summary="List executions")
 async def list_executions(
     vm_id: str, principal: VmReader, session: DbSession, limit: int = 100, offset: int = 0
@@ -227,7 +230,7 @@ async def list_executions(
     rows = await session.execute(
         base.order_by(Execution.started_at.desc(), Execution.id)
         .limit(min(max(limit, 1), 500))
-        .offset(max(offset, 0))
+        .offset(min(max(offset, 0), MAX_OFFSET))  # clamped, as limit is: SQLite holds 64-bit integers only
     )
     return ExecutionList(
         executions=[
