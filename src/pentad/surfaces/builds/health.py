@@ -12,6 +12,7 @@ from pentad.core.db import isoformat_z, utcnow
 from pentad.core.identity.dependencies import Core
 from pentad.surfaces.builds import API_VERSION
 
+STATUS_COMPONENTS = ("database", "cache", "event_bus", "inference")
 router = APIRouter(prefix="/api/health", tags=["Builds: Health"])
 
 
@@ -65,7 +66,9 @@ async def live() -> ProbeResponse:
 
 @router.get("/status", response_model=SystemStatus, summary="System status")
 async def status(core: Core) -> SystemStatus:
-    results = await core.health.check_all()
+    # this service's own parts; the assistant's outside services (weather, mail...) are /ready/all's
+    names = [name for name in STATUS_COMPONENTS if name in core.health.names]
+    results = await core.health.check_all(names)
     components = {"api": "healthy"}
     components.update(
         {name: "healthy" if result.healthy else "unhealthy" for name, result in results.items()}
