@@ -1,23 +1,47 @@
-"""QEMU `-M microvm` driver: not usable yet, and says so instead of pretending.
+"""The `microvm` driver: each VM is a QEMU `-M microvm` virtual machine with its own kernel.
 
-What exists: host checks (qemu binary, kernel, rootfs, whether /dev/kvm can be opened) and the QEMU
-command line a VM would get (KVM when it works, else TCG; QMP on a unix socket). What is missing: a guest
-agent (an init in the rootfs speaking a small exec protocol over virtio-serial) and the host side of that
-protocol, so `create` raises ServiceUnavailable naming what is missing. See docs/sandbox.md.
+The guest is a kernel and an initramfs built by `scripts/build-microvm-image` (busybox plus Pentad's
+exec agent as /init, `guest/agent.c`); `kernel_path` and `rootfs_path` (the initramfs) come from
+`sandbox.microvm`. The host talks to the agent over the VM's serial port, a unix socket in the VM's
+directory (`socket_path`), with the line protocol documented in the agent's source and docs/sandbox.md:
+argv in hex, output streamed back in hex chunks, then the exit code. The VM has no network device and
+sees nothing of the host's files: its only filesystem is the initramfs, in its own RAM.
+
+Acceleration: `accelerator = "auto"` boots with KVM when /dev/kvm opens, and if the guest does not come up
+in `kvm_boot_timeout_s` (nested virtualization can hang a guest) falls back to TCG software emulation for
+the rest of the process. The VM record and `capabilities()` say which one runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
+import signal
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
-from pentad.engines.sandbox.errors import SandboxUnavailable
-from pentad.engines.sandbox.models import ExecEvent, ExecResult, HostCapabilities, VmInfo, VmSpec
+from pentad.core.errors import BadRequest
+from pentad.engines.sandbox.errors import SandboxUnavailable, VmNotFound, VmNotRunning
+from pentad.engines.sandbox.models import (
+    ExecEvent,
+    ExecResult,
+    HostCapabilities,
+    OutputChunk,
+    VmInfo,
+    VmSpec,
+    VmStatus,
+)
 from pentad.engines.sandbox.settings import SandboxSettings
 
-_NOT_IMPLEMENTED = "the guest exec agent (virtio-serial protocol) is not implemented yet"
+READY: Final = b"PENTAD READY"
+KERNEL_ARGS: Final = "console=ttyS0 quiet loglevel=0 panic=-1"
+_LINE_LIMIT: Final = 1 << 22  # a frame is one line; the agent's chunks are 2 KiB, so 4 MiB is ample
 
 
 def kvm_usable() -> bool:
@@ -29,8 +53,9 @@ def kvm_usable() -> bool:
     return True
 
 
-def qemu_argv(settings: SandboxSettings, spec: VmSpec, *, qmp_socket: Path, accelerator: str) -> list[str]:
-    """The command line a microVM gets; kept here so the driver's shape is settled and testable."""
+def qemu_argv(
+    settings: SandboxSettings, spec: VmSpec, *, console_socket: Path, qmp_socket: Path, accelerator: str
+) -> list[str]:
     microvm = settings.microvm
     return [
         microvm.qemu_binary,
@@ -38,8 +63,6 @@ def qemu_argv(settings: SandboxSettings, spec: VmSpec, *, qmp_socket: Path, acce
         "microvm",
         "-accel",
         accelerator,
-        "-cpu",
-        "max" if accelerator == "tcg" else "host",
         "-smp",
         str(spec.vcpus),
         "-m",
@@ -47,17 +70,35 @@ def qemu_argv(settings: SandboxSettings, spec: VmSpec, *, qmp_socket: Path, acce
         "-nodefaults",
         "-no-user-config",
         "-nographic",
+        "-display",
+        "none",
+        "-no-reboot",
         "-kernel",
         str(microvm.kernel_path),
+        "-initrd",
+        str(microvm.rootfs_path),
         "-append",
-        "console=ttyS0 root=/dev/vda rw quiet",
-        "-drive",
-        f"id=root,file={microvm.rootfs_path},format=raw,if=none",
-        "-device",
-        "virtio-blk-device,drive=root",
+        KERNEL_ARGS,
+        "-serial",
+        f"unix:{console_socket},server=on,wait=off",
         "-qmp",
         f"unix:{qmp_socket},server=on,wait=off",
     ]
+
+
+def _hex(data: bytes) -> str:
+    return data.hex() or "-"
+
+
+@dataclass
+class _Vm:
+    info: VmInfo
+    directory: Path
+    process: asyncio.subprocess.Process | None = None
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    accelerator: str | None = None
 
 
 class MicroVmDriver:
@@ -66,6 +107,10 @@ class MicroVmDriver:
     def __init__(self, settings: SandboxSettings, base_dir: Path) -> None:
         self.settings = settings
         self.base_dir = base_dir
+        self._vms: dict[str, _Vm] = {}
+        self._kvm_failed = False
+
+    # --- host --------------------------------------------------------------------------------------
 
     def missing(self) -> list[str]:
         microvm = self.settings.microvm
@@ -73,44 +118,229 @@ class MicroVmDriver:
         if shutil.which(microvm.qemu_binary) is None:
             problems.append(f"{microvm.qemu_binary} not found (apt-get install qemu-system-x86)")
         if microvm.kernel_path is None or not microvm.kernel_path.is_file():
-            problems.append("sandbox.microvm.kernel_path is not set to a kernel image")
+            problems.append(
+                "sandbox.microvm.kernel_path is not set to a kernel (scripts/build-microvm-image)"
+            )
         if microvm.rootfs_path is None or not microvm.rootfs_path.is_file():
-            problems.append("sandbox.microvm.rootfs_path is not set to a raw rootfs image")
-        problems.append(_NOT_IMPLEMENTED)
+            problems.append("sandbox.microvm.rootfs_path is not set to the guest initramfs")
         return problems
 
     def accelerator(self) -> str:
         wanted = self.settings.microvm.accelerator
         if wanted != "auto":
             return wanted
-        return "kvm" if kvm_usable() else "tcg"
+        return "kvm" if kvm_usable() and not self._kvm_failed else "tcg"
 
     def capabilities(self) -> HostCapabilities:
-        return HostCapabilities(driver=self.name, available=False, detail="; ".join(self.missing()))
-
-    def _unavailable(self) -> SandboxUnavailable:
-        return SandboxUnavailable(
-            "The microVM driver is not available: " + "; ".join(self.missing()),
-            details={"driver": self.name, "missing": self.missing()},
+        problems = self.missing()
+        if problems:
+            return HostCapabilities(driver=self.name, available=False, detail="; ".join(problems))
+        accel = self.accelerator()
+        detail = f"QEMU microvm with {accel.upper()}" + (
+            " (KVM did not boot a guest here)" if self._kvm_failed else ""
         )
+        limits = {"memory": f"vm-{accel}", "cpu": f"vm-{accel}", "pids": "vm-kernel"}
+        return HostCapabilities(driver=self.name, available=True, detail=detail, limits=limits)
+
+    def _require_available(self) -> None:
+        problems = self.missing()
+        if problems:
+            raise SandboxUnavailable(
+                "The microVM driver is not available: " + "; ".join(problems),
+                details={"driver": self.name, "missing": problems},
+            )
+
+    # --- records -----------------------------------------------------------------------------------
+
+    def _directory(self, vm_id: str) -> Path:
+        return self.base_dir / vm_id
+
+    def _save(self, vm: _Vm) -> None:
+        (vm.directory / "meta.json").write_text(vm.info.model_dump_json())
+
+    def _load(self, vm_id: str) -> _Vm:
+        vm = self._vms.get(vm_id)
+        if vm is not None:
+            return vm
+        try:
+            uuid.UUID(vm_id)
+        except ValueError:
+            raise VmNotFound(vm_id) from None
+        meta = self._directory(vm_id) / "meta.json"
+        if not meta.is_file():
+            raise VmNotFound(vm_id)
+        vm = _Vm(VmInfo.model_validate_json(meta.read_text()), self._directory(vm_id))
+        self._vms[vm_id] = vm
+        return vm
 
     async def create(self, spec: VmSpec, *, vm_id: str | None = None) -> VmInfo:
-        raise self._unavailable()
+        self._require_available()
+        if spec.network:
+            raise BadRequest("the microvm driver gives VMs no network device", details={"field": "network"})
+        if spec.additional_tools or spec.tool_versions:
+            raise BadRequest(
+                "the microvm guest is busybox only; additional tools need the namespace driver",
+                details={"field": "additional_tools"},
+            )
+        vm_id = vm_id or str(uuid.uuid4())
+        directory = self._directory(vm_id)
+        directory.mkdir(parents=True, exist_ok=False)
+        microvm = self.settings.microvm
+        info = VmInfo(
+            id=vm_id,
+            name=spec.name,
+            status=VmStatus.CREATED,
+            driver=self.name,
+            hostname="pentad-vm",
+            vcpu_count=spec.vcpus,
+            memory_mb=spec.memory_mb,
+            pids_max=spec.pids_max or 0,
+            network=False,
+            tools=[],
+            limits={"memory": "vm", "cpu": "vm"},
+            root_path=str(directory),
+            kernel_path=str(microvm.kernel_path),
+            rootfs_path=str(microvm.rootfs_path),
+            socket_path=str(directory / "console.sock"),
+            created_at=datetime.now(UTC),
+            metadata=dict(spec.metadata),
+        )
+        vm = _Vm(info, directory)
+        self._vms[vm_id] = vm
+        self._save(vm)
+        return info
+
+    # --- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self, vm_id: str) -> VmInfo:
-        raise self._unavailable()
+        self._require_available()
+        vm = self._load(vm_id)
+        if vm.info.status == VmStatus.DESTROYED:
+            raise VmNotFound(vm_id)
+        if vm.info.status == VmStatus.RUNNING and await self._attached(vm):
+            return vm.info
+        async with vm.lock:
+            accelerator = self.accelerator()
+            booted = await self._boot(vm, accelerator)
+            if not booted and accelerator == "kvm" and self.settings.microvm.accelerator == "auto":
+                self._kvm_failed = True
+                booted = await self._boot(vm, "tcg")
+            if not booted:
+                raise SandboxUnavailable(f"VM {vm_id} did not boot: the guest agent never reported ready")
+            vm.info.status = VmStatus.RUNNING
+            vm.info.started_at = datetime.now(UTC)
+            vm.info.limits = {"memory": f"vm-{vm.accelerator}", "cpu": f"vm-{vm.accelerator}"}
+            vm.info.metadata = {**vm.info.metadata, "accelerator": vm.accelerator}
+            self._save(vm)
+        return vm.info
+
+    async def _boot(self, vm: _Vm, accelerator: str) -> bool:
+        spec = VmSpec(name=vm.info.name, vcpus=vm.info.vcpu_count, memory_mb=vm.info.memory_mb)
+        console, qmp = vm.directory / "console.sock", vm.directory / "qmp.sock"
+        for stale in (console, qmp):
+            stale.unlink(missing_ok=True)
+        argv = qemu_argv(self.settings, spec, console_socket=console, qmp_socket=qmp, accelerator=accelerator)
+        log = (vm.directory / "qemu.log").open("ab")
+        try:
+            vm.process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        finally:
+            log.close()
+        (vm.directory / "qemu.pid").write_text(str(vm.process.pid))
+        timeout = (
+            self.settings.microvm.kvm_boot_timeout_s
+            if accelerator == "kvm"
+            else (self.settings.microvm.boot_timeout_s)
+        )
+        try:
+            await asyncio.wait_for(self._connect_and_wait_ready(vm, console), timeout)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
+            await self._kill(vm)
+            return False
+        vm.accelerator = accelerator
+        return True
+
+    async def _connect_and_wait_ready(self, vm: _Vm, console: Path) -> None:
+        while not console.exists():
+            if vm.process is not None and vm.process.returncode is not None:
+                raise OSError("qemu exited before the VM started")
+            await asyncio.sleep(0.02)
+        vm.reader, vm.writer = await asyncio.open_unix_connection(str(console), limit=_LINE_LIMIT)
+        while True:
+            line = await vm.reader.readline()
+            if not line:
+                raise OSError("the VM's console closed before it was ready")
+            if line.strip().endswith(READY):
+                return
+
+    async def _attached(self, vm: _Vm) -> bool:
+        """Whether the agent answers: after a restart of Pentad, reconnect to a VM that kept running."""
+        try:
+            if vm.writer is None or vm.reader is None:
+                vm.reader, vm.writer = await asyncio.open_unix_connection(
+                    vm.info.socket_path or "", limit=_LINE_LIMIT
+                )
+            vm.writer.write(b"PING\n")
+            await vm.writer.drain()
+            while True:
+                line = await asyncio.wait_for(vm.reader.readline(), 5)
+                if not line:
+                    return False
+                if line.strip() == b"PENTAD PONG":
+                    return True
+        except (OSError, TimeoutError):
+            vm.reader = vm.writer = None
+            return False
+
+    async def _kill(self, vm: _Vm) -> None:
+        if vm.writer is not None:
+            vm.writer.close()
+            with contextlib.suppress(Exception):
+                await vm.writer.wait_closed()
+        vm.reader = vm.writer = None
+        pid_file = vm.directory / "qemu.pid"
+        pid = vm.process.pid if vm.process is not None else None
+        if pid is None and pid_file.is_file():
+            pid = int(pid_file.read_text())
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        if vm.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                await vm.process.wait()
+        vm.process = None
+        pid_file.unlink(missing_ok=True)
 
     async def stop(self, vm_id: str) -> VmInfo:
-        raise self._unavailable()
+        vm = self._load(vm_id)
+        async with vm.lock:
+            await self._kill(vm)  # the guest's state is its RAM: nothing to flush
+            vm.info.status = VmStatus.STOPPED
+            vm.info.stopped_at = datetime.now(UTC)
+            self._save(vm)
+        return vm.info
 
     async def destroy(self, vm_id: str) -> None:
-        raise self._unavailable()
+        vm = self._load(vm_id)
+        await self._kill(vm)
+        vm.info.status = VmStatus.DESTROYED
+        self._vms.pop(vm_id, None)
+        shutil.rmtree(vm.directory, ignore_errors=True)
 
     async def status(self, vm_id: str) -> VmInfo:
-        raise self._unavailable()
+        return self._load(vm_id).info
 
     async def list_vms(self) -> list[VmInfo]:
-        return []
+        if not self.base_dir.is_dir():
+            return []
+        found = []
+        for meta in sorted(self.base_dir.glob("*/meta.json")):
+            with contextlib.suppress(VmNotFound, ValueError):
+                found.append(self._load(meta.parent.name).info)
+        return found
+
+    # --- exec --------------------------------------------------------------------------------------
 
     async def exec(
         self,
@@ -123,7 +353,14 @@ class MicroVmDriver:
         cwd: str | None = None,
         stdin: bytes | None = None,
     ) -> ExecResult:
-        raise self._unavailable()
+        result: ExecResult | None = None
+        async for event in self.exec_stream(
+            vm_id, command, args, timeout_s=timeout_s, env=env, cwd=cwd, stdin=stdin
+        ):
+            if isinstance(event, ExecResult):
+                result = event
+        assert result is not None
+        return result
 
     def exec_stream(
         self,
@@ -136,7 +373,82 @@ class MicroVmDriver:
         cwd: str | None = None,
         stdin: bytes | None = None,
     ) -> AsyncIterator[ExecEvent]:
-        raise self._unavailable()
+        vm = self._load(vm_id)
+        if vm.info.status != VmStatus.RUNNING:
+            raise VmNotRunning(vm_id, vm.info.status.value)
+        if not command:
+            raise BadRequest("command is empty", details={"field": "command"})
+        timeout = min(timeout_s or self.settings.default_timeout_s, self.settings.max_timeout_s)
+        argv = [command, *args]
+        if env:
+            argv = ["/bin/env", *(f"{key}={value}" for key, value in env.items()), *argv]
+        # cd through a fixed script; the command and its arguments stay argv, never parsed by a shell
+        argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', cwd or "/work", *argv]
+        return self._run(vm, argv, timeout, stdin or b"")
+
+    async def _run(self, vm: _Vm, argv: list[str], timeout: float, stdin: bytes) -> AsyncIterator[ExecEvent]:
+        cap = self.settings.output_cap_bytes
+        async with vm.lock:
+            if vm.writer is None or vm.reader is None:
+                if not await self._attached(vm):
+                    raise VmNotRunning(vm.info.id, "unreachable")
+            reader, writer = vm.reader, vm.writer
+            if reader is None or writer is None:
+                raise VmNotRunning(vm.info.id, "unreachable")
+            request_id = uuid.uuid4().hex[:12]
+            started = datetime.now(UTC)
+            line = f"EXEC {request_id} {int(timeout * 1000)} {_hex(stdin)} " + " ".join(
+                _hex(part.encode()) for part in argv
+            )
+            writer.write(line.encode() + b"\n")
+            await writer.drain()
+            kept = {"stdout": bytearray(), "stderr": bytearray()}
+            seen = {"stdout": 0, "stderr": 0}
+            prefix = b"PENTAD "
+            while True:
+                raw = await asyncio.wait_for(reader.readline(), timeout + 30)
+                if not raw:
+                    raise VmNotRunning(vm.info.id, "the VM's console closed")
+                frame = raw.strip()
+                if not frame.startswith(prefix):
+                    continue
+                parts = frame.decode("ascii", "replace").split(" ")
+                if len(parts) < 3 or parts[2] != request_id:
+                    continue
+                if parts[1] in ("OUT", "ERR") and len(parts) == 4:
+                    stream = "stdout" if parts[1] == "OUT" else "stderr"
+                    try:
+                        data = bytes.fromhex(parts[3])
+                    except ValueError:
+                        continue
+                    seen[stream] += len(data)
+                    room = cap - len(kept[stream])
+                    if room > 0:
+                        piece = data[:room]
+                        kept[stream].extend(piece)
+                        yield OutputChunk(stream, piece)  # type: ignore[arg-type]
+                elif parts[1] == "EXIT" and len(parts) == 5:
+                    code, timed_out = int(parts[3]), parts[4] == "1"
+                    completed = datetime.now(UTC)
+                    yield ExecResult(
+                        exit_code=code,
+                        signal=code - 128 if code > 128 else None,
+                        stdout=kept["stdout"].decode("utf-8", "replace"),
+                        stderr=kept["stderr"].decode("utf-8", "replace"),
+                        stdout_truncated=seen["stdout"] > len(kept["stdout"]),
+                        stderr_truncated=seen["stderr"] > len(kept["stderr"]),
+                        stdout_bytes=seen["stdout"],
+                        stderr_bytes=seen["stderr"],
+                        timed_out=timed_out,
+                        started_at=started,
+                        completed_at=completed,
+                        duration_ms=int((completed - started).total_seconds() * 1000),
+                    )
+                    return
 
     async def close(self) -> None:
-        return None
+        """Drop the console connections; the VMs keep running and are re-attached on next use."""
+        for vm in self._vms.values():
+            if vm.writer is not None:
+                vm.writer.close()
+            vm.reader = vm.writer = None

@@ -77,7 +77,8 @@ class MicroVmSettings(_Group):
     kernel_path: Path | None = None
     rootfs_path: Path | None = None
     accelerator: Literal["auto", "kvm", "tcg"] = "auto"  # auto: KVM if it boots here, else TCG
-    socket_dir: Path | None = None  # QMP sockets; None: the VM's directory
+    boot_timeout_s: float = Field(default=60.0, gt=0)  # until the guest agent reports ready
+    kvm_boot_timeout_s: float = Field(default=10.0, gt=0)  # auto: KVM gets this long before TCG is tried
 
 
 class SandboxSettings(_Group):

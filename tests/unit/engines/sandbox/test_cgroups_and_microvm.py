@@ -51,13 +51,17 @@ async def test_microvm_refuses_with_what_is_missing(tmp_path: Path) -> None:
         await driver.create(VmSpec(name="x"))
     assert refused.value.status == 503
     assert "kernel_path" in refused.value.message
-    assert "guest exec agent" in refused.value.message
+    assert "/nonexistent/qemu not found" in refused.value.message
 
 
 def test_qemu_command_line(tmp_path: Path) -> None:
     settings = SandboxSettings(microvm={"kernel_path": "/k/vmlinux", "rootfs_path": "/k/rootfs.ext4"})
     argv = qemu_argv(
-        settings, VmSpec(name="x", vcpus=2, memory_mb=256), qmp_socket=tmp_path / "q.sock", accelerator="tcg"
+        settings,
+        VmSpec(name="x", vcpus=2, memory_mb=256),
+        console_socket=tmp_path / "c.sock",
+        qmp_socket=tmp_path / "q.sock",
+        accelerator="tcg",
     )
     joined = " ".join(argv)
     assert "-M microvm" in joined
@@ -65,3 +69,6 @@ def test_qemu_command_line(tmp_path: Path) -> None:
     assert "-smp 2" in joined
     assert "-m 256M" in joined
     assert f"unix:{tmp_path / 'q.sock'}" in joined
+    assert f"unix:{tmp_path / 'c.sock'}" in joined
+    assert "-initrd /k/rootfs.ext4" in joined
+    assert "-netdev" not in joined  # no network device at all
