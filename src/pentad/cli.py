@@ -123,6 +123,7 @@ def serve(
         port=settings.server.port,
         log_level=settings.logging.level,
         log_config=None,
+        timeout_graceful_shutdown=settings.server.shutdown_grace_seconds,
         proxy_headers=True,
         ws="websockets-sansio",
     )

@@ -51,6 +51,8 @@ class ServerSettings(SettingsGroup):
     public_url: str | None = (
         None  # base for URLs handed to clients (ws_url); derived from the request if unset
     )
+    # on SIGTERM, open streams (SSE, WebSockets) get this long to finish before they are closed
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
 
 
 class DatabaseSettings(SettingsGroup):
