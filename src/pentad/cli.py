@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -123,7 +124,7 @@ def serve(
         port=settings.server.port,
         log_level=settings.logging.level,
         log_config=None,
-        timeout_graceful_shutdown=settings.server.shutdown_grace_seconds,
+        timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_seconds),
         proxy_headers=True,
         ws="websockets-sansio",
     )
