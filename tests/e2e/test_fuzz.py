@@ -28,6 +28,7 @@ def test_no_operation_answers_with_a_server_error(tmp_path: Path) -> None:
         "PENTAD_BUILDS__MAX_TOKENS_PER_FILE": "16",
         "PENTAD_BUILDS__PLANNING_MAX_TOKENS": "16",
         "PENTAD_BUILDS__ANALYSIS_WAIT_S": "0",
+        "PENTAD_BUILDS__MAX_FILES": "1",
     }
     created = subprocess.run(
         [*PENTAD, "apikey", "create", "--user", "admin", "--name", "fuzz"],
@@ -54,6 +55,9 @@ def test_no_operation_answers_with_a_server_error(tmp_path: Path) -> None:
                 "10",
                 "--seed",
                 "1",
+                # chats queue behind the fuzzed builds for the one local model: slow is not an error here
+                "--request-timeout",
+                "60",
             ],
             capture_output=True,
             text=True,
