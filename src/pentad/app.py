@@ -23,6 +23,7 @@ from pentad.core.db import Database
 from pentad.core.edge.idempotency import IdempotencyMiddleware
 from pentad.core.edge.middleware import EdgeMiddleware
 from pentad.core.edge.ratelimit import RateLimiter
+from pentad.core.envelope_schemas import document_errors
 from pentad.core.errorhandlers import install_error_handlers
 from pentad.core.identity.bootstrap import (
     announce_generated_password,
@@ -210,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.core = core
     install_error_handlers(app)
+    document_errors(app, core.surfaces)
     # Starlette runs the last added middleware first: the edge wraps everything, idempotency sits inside.
     app.add_middleware(IdempotencyMiddleware, core=lambda: core)
     app.add_middleware(EdgeMiddleware, core=lambda: core)
