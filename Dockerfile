@@ -3,6 +3,8 @@
 FROM python:3.11-slim-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake git \
     && rm -rf /var/lib/apt/lists/*
+# portable x86-64-v3, not -march=native: the image must run on CPUs other than the build host's
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src

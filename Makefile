@@ -7,12 +7,19 @@ LINT_PATHS := src tests bench
 
 .PHONY: install serve test lint format typecheck imports check bench load clean
 
-# Re-run pip only when the project's dependencies change. pip's cache keeps the compiled
-# llama-cpp-python wheel, so a fresh venv does not rebuild llama.cpp (no --no-cache-dir here).
+# llama.cpp is compiled for a portable x86-64-v3 CPU, not -march=native: a native build trusts CPUID and
+# dies with SIGILL where a VM advertises instructions its hypervisor does not enable (AMX here). The
+# wheel is built once per flag set into its own directory (scripts/build-llama-wheel says why).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+export CMAKE_ARGS := $(LLAMA_CMAKE_ARGS)
+LLAMA_WHEELS ?= $(HOME)/.cache/pentad/llama-wheels/$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+
+# Re-run pip only when the project's dependencies change.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	scripts/build-llama-wheel $(BIN)/pip $(LLAMA_WHEELS)
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) -e '.[test]'
 	touch $@
 
 install: $(BIN)/.installed
