@@ -40,6 +40,8 @@ from pentad.engines.sandbox.models import (
 from pentad.engines.sandbox.settings import SandboxSettings
 
 READY: Final = b"PENTAD READY"
+PONG: Final = b"PENTAD PONG"
+_PING_EVERY_S = 2.0
 KERNEL_ARGS: Final = "console=ttyS0 quiet loglevel=0 panic=-1"
 _LINE_LIMIT: Final = 1 << 22  # a frame is one line; the agent's chunks are 2 KiB, so 4 MiB is ample
 
@@ -51,6 +53,26 @@ def kvm_usable() -> bool:
         return False
     os.close(fd)
     return True
+
+
+def host_tsc_khz(cpuinfo: Path = Path("/proc/cpuinfo")) -> int | None:
+    """The host CPU's rate in kHz as the kernel reports it, or None where it does not."""
+    with contextlib.suppress(OSError):
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "cpu MHz":
+                with contextlib.suppress(ValueError):
+                    return round(float(value) * 1000)
+    return None
+
+
+def kernel_args(settings: SandboxSettings, accelerator: str) -> str:
+    if accelerator != "tcg":
+        return KERNEL_ARGS  # KVM guests get kvmclock
+    khz = settings.microvm.tcg_tsc_khz
+    if khz is None:
+        khz = host_tsc_khz()
+    return f"{KERNEL_ARGS} tsc_early_khz={khz}" if khz else KERNEL_ARGS
 
 
 def qemu_argv(
@@ -78,7 +100,7 @@ def qemu_argv(
         "-initrd",
         str(microvm.rootfs_path),
         "-append",
-        KERNEL_ARGS,
+        kernel_args(settings, accelerator),
         "-serial",
         f"unix:{console_socket},server=on,wait=off",
         "-qmp",
@@ -99,6 +121,15 @@ class _Vm:
     writer: asyncio.StreamWriter | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     accelerator: str | None = None
+
+
+def _qemu_said(vm: _Vm) -> str:
+    """The last line QEMU logged for this VM, to say why a boot failed."""
+    with contextlib.suppress(OSError):
+        lines = (vm.directory / "qemu.log").read_text(errors="replace").strip().splitlines()
+        if lines:
+            return f" (qemu: {lines[-1][:300]})"
+    return ""
 
 
 class MicroVmDriver:
@@ -226,7 +257,9 @@ class MicroVmDriver:
                 self._kvm_failed = True
                 booted = await self._boot(vm, "tcg")
             if not booted:
-                raise SandboxUnavailable(f"VM {vm_id} did not boot: the guest agent never reported ready")
+                raise SandboxUnavailable(
+                    f"VM {vm_id} did not boot: the guest agent never reported ready{_qemu_said(vm)}"
+                )
             vm.info.status = VmStatus.RUNNING
             vm.info.started_at = datetime.now(UTC)
             vm.info.limits = {"memory": f"vm-{vm.accelerator}", "cpu": f"vm-{vm.accelerator}"}
@@ -262,16 +295,26 @@ class MicroVmDriver:
         return True
 
     async def _connect_and_wait_ready(self, vm: _Vm, console: Path) -> None:
-        while not console.exists():
+        # QEMU binds the socket file before it listens: a refused connect means "not yet", not "failed"
+        while True:
             if vm.process is not None and vm.process.returncode is not None:
                 raise OSError("qemu exited before the VM started")
-            await asyncio.sleep(0.02)
-        vm.reader, vm.writer = await asyncio.open_unix_connection(str(console), limit=_LINE_LIMIT)
+            try:
+                vm.reader, vm.writer = await asyncio.open_unix_connection(str(console), limit=_LINE_LIMIT)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                await asyncio.sleep(0.02)
         while True:
-            line = await vm.reader.readline()
+            try:
+                line = await asyncio.wait_for(vm.reader.readline(), _PING_EVERY_S)
+            except TimeoutError:
+                # a READY printed before we connected is lost (the console buffers nothing): ask instead
+                vm.writer.write(b"PING\n")
+                await vm.writer.drain()
+                continue
             if not line:
                 raise OSError("the VM's console closed before it was ready")
-            if line.strip().endswith(READY):
+            if line.strip().endswith(READY) or line.strip() == PONG:
                 return
 
     async def _attached(self, vm: _Vm) -> bool:
@@ -287,7 +330,7 @@ class MicroVmDriver:
                 line = await asyncio.wait_for(vm.reader.readline(), 5)
                 if not line:
                     return False
-                if line.strip() == b"PENTAD PONG":
+                if line.strip() == PONG:
                     return True
         except (OSError, TimeoutError):
             vm.reader = vm.writer = None

@@ -79,6 +79,10 @@ class MicroVmSettings(_Group):
     accelerator: Literal["auto", "kvm", "tcg"] = "auto"  # auto: KVM if it boots here, else TCG
     boot_timeout_s: float = Field(default=60.0, gt=0)  # until the guest agent reports ready
     kvm_boot_timeout_s: float = Field(default=10.0, gt=0)  # auto: KVM gets this long before TCG is tried
+    # Under TCG the guest kernel's TSC calibration against the emulated PIT fails now and then, and the
+    # guest then hangs with no clock; telling it the TSC rate (TCG's TSC is the host's) skips calibrating.
+    # None: the host's rate from /proc/cpuinfo; 0: let the guest calibrate.
+    tcg_tsc_khz: int | None = Field(default=None, ge=0)
 
 
 class SandboxSettings(_Group):

@@ -9,7 +9,7 @@ import pytest
 from pentad.engines.sandbox.cgroups import CgroupManager
 from pentad.engines.sandbox.errors import SandboxUnavailable
 from pentad.engines.sandbox.factory import build_driver
-from pentad.engines.sandbox.microvm import MicroVmDriver, qemu_argv
+from pentad.engines.sandbox.microvm import MicroVmDriver, host_tsc_khz, kernel_args, qemu_argv
 from pentad.engines.sandbox.models import VmSpec
 from pentad.engines.sandbox.settings import SandboxSettings
 
@@ -72,3 +72,26 @@ def test_qemu_command_line(tmp_path: Path) -> None:
     assert f"unix:{tmp_path / 'c.sock'}" in joined
     assert "-initrd /k/rootfs.ext4" in joined
     assert "-netdev" not in joined  # no network device at all
+
+
+def test_tcg_guests_are_told_the_tsc_rate_kvm_guests_are_not(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU\ncpu MHz\t\t: 2100.000\n")
+    assert host_tsc_khz(cpuinfo) == 2_100_000
+    cpuinfo.write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")  # an arm64 host says nothing
+    assert host_tsc_khz(cpuinfo) is None
+
+    fixed = SandboxSettings(microvm={"tcg_tsc_khz": 1_500_000})
+    assert kernel_args(fixed, "tcg").endswith(" tsc_early_khz=1500000")
+    assert "tsc_early_khz" not in kernel_args(fixed, "kvm")
+    calibrate = SandboxSettings(microvm={"tcg_tsc_khz": 0})
+    assert "tsc_early_khz" not in kernel_args(calibrate, "tcg")
+    argv = qemu_argv(
+        fixed,
+        VmSpec(name="x"),
+        console_socket=tmp_path / "c.sock",
+        qmp_socket=tmp_path / "q.sock",
+        accelerator="tcg",
+    )
+    assert argv[argv.index("-append") + 1].startswith("console=ttyS0")
+    assert "tsc_early_khz=1500000" in argv[argv.index("-append") + 1]
