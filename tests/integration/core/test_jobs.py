@@ -159,6 +159,38 @@ async def test_restart_recovers_interrupted_jobs(
     assert done.result == {"steps": 30}
 
 
+async def test_stop_releases_jobs_claimed_before_their_handler_started(jobs_app: RunningApp) -> None:
+    # a cancel that lands between the claim and the handler leaves the row running and held by this
+    # runner; stopping must still apply each job's interrupt policy, and leave other nodes' jobs alone
+    from datetime import timedelta
+
+    from pentad.core.db import utcnow
+    from pentad.core.jobs.executor import release_interrupted
+    from pentad.core.jobs.inprocess import InProcessRunner
+
+    runner = jobs_app.core.runner
+    assert isinstance(runner, InProcessRunner)
+    runtime = runner.runtime
+    fresh = utcnow() + timedelta(minutes=5)  # no heartbeat recovery may touch these meanwhile
+    held = {"worker": runtime.worker_name, "status": "running", "attempts": 1, "heartbeat_at": fresh}
+    async with jobs_app.core.db.transaction() as session:
+        ours_fail = Job(type="test:fail-on-interrupt", **held)
+        ours_requeue = Job(type="test:requeue", payload={"count": 1}, **held)
+        theirs = Job(type="test:fail-on-interrupt", **{**held, "worker": "another-node"})
+        session.add_all([ours_fail, ours_requeue, theirs])
+    ids = [ours_fail.id, ours_requeue.id, theirs.id]
+    assert await release_interrupted(runtime, ids, "the runner stopped") == 2
+    failed = await wait_for_status(jobs_app, ours_fail.id, {"failed"})
+    assert failed.error == "interrupted: the runner stopped"
+    await wait_for_status(jobs_app, ours_requeue.id, {"pending", "running", "completed"})
+    async with jobs_app.core.db.transaction() as session:
+        other = await session.get(Job, theirs.id)
+        assert other is not None
+        assert other.status == "running"
+        assert other.error is None
+    assert await release_interrupted(runtime, [], "the runner stopped") == 0
+
+
 async def test_stale_running_job_from_a_dead_process_is_recovered(jobs_app: RunningApp) -> None:
     # a row left running by a process that was killed: no heartbeat for longer than 3 beats
     from datetime import timedelta

@@ -243,6 +243,27 @@ async def recover_stale(runtime: JobRuntime) -> int:
     return len(rows)
 
 
+async def release_interrupted(runtime: JobRuntime, job_ids: list[uuid.UUID], why: str) -> int:
+    """Apply the interrupt policy to those of `job_ids` this worker still holds as running.
+
+    A task cancelled between claiming its job and entering the handler's try block never reaches the
+    interrupt path; without this the row would stay running until the stale-heartbeat recovery.
+    """
+    if not job_ids:
+        return 0
+    async with runtime.db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Job.id, Job.type, Job.attempts).where(
+                    Job.id.in_(job_ids), Job.status == states.RUNNING, Job.worker == runtime.worker_name
+                )
+            )
+        ).all()
+    for job_id, job_type, attempts in rows:
+        await interrupt(runtime, runtime.registry.get(job_type), job_id, attempts, why)
+    return len(rows)
+
+
 async def ready_job_ids(runtime: JobRuntime, limit: int) -> list[uuid.UUID]:
     return [job_id for job_id, _updated in await ready_jobs(runtime, limit)]
 

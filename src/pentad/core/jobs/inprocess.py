@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 
-from pentad.core.jobs.executor import JobRuntime, execute, ready_job_ids, recover_stale
+from pentad.core.jobs.executor import JobRuntime, execute, ready_job_ids, recover_stale, release_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,11 @@ class InProcessRunner:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        held = list(self._tasks)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         # each cancelled job applies its interrupt policy (requeue or fail) before it stops
         await asyncio.gather(*tasks, return_exceptions=True)
+        # ...unless the cancel landed before its handler started: those rows are released here
+        await release_interrupted(self.runtime, held, "the runner stopped")
