@@ -8,8 +8,9 @@ argv in hex, output streamed back in hex chunks, then the exit code. The VM has 
 sees nothing of the host's files: its only filesystem is the initramfs, in its own RAM.
 
 Acceleration: `accelerator = "auto"` boots with KVM when /dev/kvm opens, and if the guest does not come up
-in `kvm_boot_timeout_s` (nested virtualization can hang a guest) falls back to TCG software emulation for
-the rest of the process. The VM record and `capabilities()` say which one runs.
+in `kvm_boot_timeout_s` (nested virtualization can hang a guest) falls back to TCG software emulation. That
+verdict is kept in the base directory for a day (`kvm_verdict.py`), so restarts do not wait for KVM
+again. The VM record and `capabilities()` say which one runs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Final
 
 from pentad.core.errors import BadRequest
 from pentad.engines.sandbox.errors import SandboxUnavailable, VmNotFound, VmNotRunning
+from pentad.engines.sandbox.kvm_verdict import host_fingerprint, kvm_known_broken, remember_kvm_broken
 from pentad.engines.sandbox.models import (
     ExecEvent,
     ExecResult,
@@ -139,7 +141,10 @@ class MicroVmDriver:
         self.settings = settings
         self.base_dir = base_dir
         self._vms: dict[str, _Vm] = {}
-        self._kvm_failed = False
+        self._verdict = base_dir / "kvm-verdict.json"
+        microvm = settings.microvm
+        self._fingerprint = host_fingerprint(microvm.qemu_binary, microvm.kernel_path)
+        self._kvm_failed = kvm_known_broken(self._verdict, self._fingerprint, datetime.now(UTC))
 
     # --- host --------------------------------------------------------------------------------------
 
@@ -256,6 +261,8 @@ class MicroVmDriver:
             if not booted and accelerator == "kvm" and self.settings.microvm.accelerator == "auto":
                 self._kvm_failed = True
                 booted = await self._boot(vm, "tcg")
+                if booted:  # the image is good, so it was KVM that failed: remember it across restarts
+                    remember_kvm_broken(self._verdict, self._fingerprint, datetime.now(UTC))
             if not booted:
                 raise SandboxUnavailable(
                     f"VM {vm_id} did not boot: the guest agent never reported ready{_qemu_said(vm)}"
