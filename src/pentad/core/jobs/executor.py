@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from pentad.core import channels
 from pentad.core.bus import Bus
@@ -225,22 +225,23 @@ async def _watch(runtime: JobRuntime, ctx: JobContext, handler: asyncio.Task[Any
         runtime.bus.unsubscribe(subscription)
 
 
-async def recover_stale(runtime: JobRuntime) -> int:
-    """Requeue or fail jobs whose runner stopped heartbeating (process killed, node lost)."""
-    cutoff = utcnow() - runtime.stale_after
+async def _interrupt_running(runtime: JobRuntime, condition: ColumnElement[bool], why: str) -> int:
+    """Apply each job's interrupt policy to the running jobs that match `condition`."""
     async with runtime.db.transaction() as session:
         rows = (
             await session.execute(
-                select(Job.id, Job.type, Job.attempts).where(
-                    Job.status == states.RUNNING, Job.heartbeat_at < cutoff
-                )
+                select(Job.id, Job.type, Job.attempts).where(Job.status == states.RUNNING, condition)
             )
         ).all()
     for job_id, job_type, attempts in rows:
-        await interrupt(
-            runtime, runtime.registry.get(job_type), job_id, attempts, "its runner stopped responding"
-        )
+        await interrupt(runtime, runtime.registry.get(job_type), job_id, attempts, why)
     return len(rows)
+
+
+async def recover_stale(runtime: JobRuntime) -> int:
+    """Requeue or fail jobs whose runner stopped heartbeating (process killed, node lost)."""
+    cutoff = utcnow() - runtime.stale_after
+    return await _interrupt_running(runtime, Job.heartbeat_at < cutoff, "its runner stopped responding")
 
 
 async def release_interrupted(runtime: JobRuntime, job_ids: list[uuid.UUID], why: str) -> int:
@@ -251,17 +252,8 @@ async def release_interrupted(runtime: JobRuntime, job_ids: list[uuid.UUID], why
     """
     if not job_ids:
         return 0
-    async with runtime.db.transaction() as session:
-        rows = (
-            await session.execute(
-                select(Job.id, Job.type, Job.attempts).where(
-                    Job.id.in_(job_ids), Job.status == states.RUNNING, Job.worker == runtime.worker_name
-                )
-            )
-        ).all()
-    for job_id, job_type, attempts in rows:
-        await interrupt(runtime, runtime.registry.get(job_type), job_id, attempts, why)
-    return len(rows)
+    held = and_(Job.id.in_(job_ids), Job.worker == runtime.worker_name)
+    return await _interrupt_running(runtime, held, why)
 
 
 async def ready_job_ids(runtime: JobRuntime, limit: int) -> list[uuid.UUID]:
