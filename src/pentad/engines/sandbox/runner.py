@@ -52,36 +52,6 @@ class _Capped:
         return self.total > len(self.kept)
 
 
-async def _read_info(fd: int) -> int | None:
-    """The namespace init's pid from bwrap's --info-fd JSON, or None if bwrap exited before cloning."""
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    done: asyncio.Future[int | None] = loop.create_future()
-    buffer = bytearray()
-
-    def readable() -> None:
-        try:
-            chunk = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        buffer.extend(chunk)
-        try:
-            pid = int(json.loads(buffer)["child-pid"])
-        except (ValueError, KeyError):
-            if not chunk and not done.done():
-                done.set_result(None)
-            return
-        if not done.done():
-            done.set_result(pid)
-
-    loop.add_reader(fd, readable)
-    try:
-        return await done
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-
 class _Watch:
     """The loop readers, writers and fds of one running process, released together."""
 
@@ -113,6 +83,33 @@ class _Watch:
     def close_all(self) -> None:
         for fd in [*self._readers, *self._writers]:
             self.close(fd)
+
+
+async def _read_info(watch: _Watch, fd: int) -> int | None:
+    """The namespace init's pid from bwrap's --info-fd JSON, or None if bwrap exited before cloning."""
+    done: asyncio.Future[int | None] = watch.loop.create_future()
+    buffer = bytearray()
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        buffer.extend(chunk)
+        try:
+            pid = int(json.loads(buffer)["child-pid"])
+        except (ValueError, KeyError):
+            if not chunk and not done.done():
+                done.set_result(None)
+            return
+        if not done.done():
+            done.set_result(pid)
+
+    watch.read(fd, readable)
+    try:
+        return await done
+    finally:
+        watch.close(fd)
 
 
 class Execution:
@@ -194,10 +191,10 @@ class Execution:
                     os.close(fd)
         return process, out_read, err_read, in_write
 
-    async def _release(self) -> None:
+    async def _release(self, watch: _Watch) -> None:
         """Learn the init pid, put it into the VM's cgroups, then let bwrap run the command."""
         try:
-            self._init_pid = await _read_info(self._info_fd[0])
+            self._init_pid = await _read_info(watch, self._info_fd[0])
             if self._block_fd is None:
                 return
             if self._init_pid is not None and self._on_init is not None:
@@ -279,7 +276,7 @@ class Execution:
             watch.read(out_fd, pump("stdout", out_fd))
             watch.read(err_fd, pump("stderr", err_fd))
             exited = self._watch_exit(watch, process)
-            await self._release()
+            await self._release(watch)
             if in_fd is not None:
                 assert self._stdin is not None
                 watch.write(in_fd, feeder(in_fd, self._stdin))
